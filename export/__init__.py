@@ -1,0 +1,1 @@
+"""microbit_nn.export"""

@@ -1,0 +1,5 @@
+"""Registers every mbnn subcommand (name, implementing module, help)."""
+
+from microbit_nn.host.cli import register
+
+# register("train", "cmd_train", "train a model on DATA (CSV folder, CreateAI JSON, or 'synthetic')")
