@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+import microbit_nn.host.commands  # noqa: E402,F401  (fills the command table)
+
 if __name__ == "__main__":
     sys.exit(main())
-import microbit_nn.host.commands  # noqa: F401  (fills the command table)
