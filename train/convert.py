@@ -1,0 +1,99 @@
+"""A trained (and calibrated) PyTorch model -> the integer QModel the device runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from microbit_nn.export import quant
+from microbit_nn.export.qmodel import (
+    Conv1d,
+    Dense,
+    FeatureInput,
+    GlobalAvgPool,
+    QModel,
+    RawInput,
+)
+from microbit_nn.train.inputs import FeatureNorm
+from microbit_nn.train.models import CNN, MLP, RAW_SHIFT, QuantNet
+
+# Largest |feature - offset| the integer features can produce (docs/quantization.md):
+# values are clipped to +/-2048 mg, so any feature spans at most 4096 plus the offset.
+FEATURE_SPAN = 4096
+
+
+def _requant_params(real_scales: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [quant.choose_requant(float(r), int(b)) for r, b in zip(real_scales, bounds)]
+    return np.array([p[0] for p in pairs], np.int32), np.array([p[1] for p in pairs], np.int32)
+
+
+def _affine(weight: np.ndarray, bias: np.ndarray, s_in: float, s_out: float):
+    """int8 weights (per output channel), int32 bias, and per-channel (m, s)."""
+    wq, sw = quant.quantize_weights(weight)
+    bq = quant.quantize_bias(bias, s_in, sw)
+    bound = np.abs(bq.astype(np.int64)) + 128 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
+    m, s = _requant_params(s_in * sw / s_out, bound)
+    return wq, bq, m, s
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def feature_input(norm: FeatureNorm, input_scale: float) -> FeatureInput:
+    """Integer quantizer: int8 = round((f - offset) / (spread * input_scale))."""
+    real = 1.0 / (norm.spread * input_scale)
+    bound = FEATURE_SPAN + np.abs(norm.offset)
+    m, s = _requant_params(real, bound)
+    return FeatureInput(offset=[int(v) for v in norm.offset], mult=[int(v) for v in m], shift=[int(v) for v in s])
+
+
+def to_qmodel(model: QuantNet, classes: list[str], window: int, period_ms: int,
+              norm: FeatureNorm | None, threshold: int = 80, icons: list[str] | None = None,
+              meta: dict | None = None) -> QModel:
+    """Convert a calibrated model (its act_scale buffers set) to a QModel."""
+    act = [float(v) for v in model.act_scale]
+    layers: list = []
+    if isinstance(model, MLP):
+        assert norm is not None
+        inp = feature_input(norm, model.input_scale)
+        w, b, m, s = _affine(_np(model.fc1.weight), _np(model.fc1.bias), model.input_scale, act[0])
+        layers.append(Dense(w=w, b=b, mult=m, shift=s, relu=True))
+        w, b, m, s = _affine(_np(model.fc2.weight), _np(model.fc2.bias), act[0], act[1])
+        layers.append(Dense(w=w, b=b, mult=m, shift=s, relu=False))
+    elif isinstance(model, CNN):
+        inp = RawInput(shift=RAW_SHIFT)
+        length = window
+        s_in = model.input_scale
+        for i, conv in enumerate((model.conv1, model.conv2)):
+            w, b, m, s = _affine(_np(conv.weight).transpose(0, 2, 1), _np(conv.bias), s_in, act[i])
+            layers.append(Conv1d(w=w, b=b, mult=m, shift=s, stride=model.stride, pad=model.pad, relu=True))
+            length = (length + 2 * model.pad - model.kernel) // model.stride + 1
+            s_in = act[i]
+        gm, gs = quant.choose_requant(1.0 / length, 128 * length)
+        layers.append(GlobalAvgPool(mult=int(gm), shift=int(gs)))
+        w, b, m, s = _affine(_np(model.fc.weight), _np(model.fc.bias), s_in, act[2])
+        layers.append(Dense(w=w, b=b, mult=m, shift=s, relu=False))
+    else:
+        raise TypeError(f"cannot convert {type(model).__name__}")
+    return QModel(
+        kind=model.kind, classes=list(classes), window=window, period_ms=period_ms, input=inp,
+        layers=layers, out_scale=act[-1], exp_table=quant.make_exp_table(act[-1]),
+        threshold=int(threshold), icons=list(icons or default_icons(classes)), meta=dict(meta or {}),
+    )
+
+
+# LED images the device shows per class; names are microbit.Image attributes,
+# a single character is scrolled/shown as a letter.
+_KNOWN_ICONS = {
+    "shake": "CHESSBOARD", "still": "ASLEEP", "circle": "DIAMOND", "flick": "ARROW_E",
+    "poke": "ARROW_E", "tilt": "ARROW_S", "wave": "HAPPY", "clap": "HEART",
+}
+
+
+def default_icons(classes: list[str]) -> list[str]:
+    """An LED image per class: a fitting micro:bit icon when known, else its first letter."""
+    icons = []
+    for name in classes:
+        icon = _KNOWN_ICONS.get(name.lower())
+        icons.append(icon if icon and icon not in icons else (name[:1].upper() or "?"))
+    return icons
