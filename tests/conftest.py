@@ -1,0 +1,82 @@
+"""Shared fixtures: firmware modules, a seeded rng, random QModels, and the
+bit-exact case counter reported at the end of the session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microbit_nn import firmware
+
+_BITEXACT = {"cases": 0}
+
+
+class BitExact:
+    """Counts comparisons firmware == reference; the session summary prints the total."""
+
+    def add(self, n: int = 1) -> None:
+        _BITEXACT["cases"] += int(n)
+
+
+@pytest.fixture(scope="session")
+def bitexact() -> BitExact:
+    return BitExact()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _BITEXACT["cases"]:
+        terminalreporter.write_line(f"bit-exact cases: {_BITEXACT['cases']}")
+
+
+@pytest.fixture(scope="session")
+def qk():
+    """firmware/qk.py loaded by bare name, as on the device."""
+    return firmware.load("qk")
+
+
+@pytest.fixture(scope="session")
+def ft():
+    """firmware/ft.py loaded by bare name, as on the device."""
+    return firmware.load("ft")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def make_qmodel(kind: str, rng: np.random.Generator, n_classes: int = 4, window: int = 50):
+    """A random but valid QModel of the given kind (weights obey the small-int rule)."""
+    from microbit_nn.export import quant
+    from microbit_nn.export.qmodel import (Conv1d, Dense, FeatureInput, GlobalAvgPool, MaxPool1d,
+                                           QModel, RawInput)
+
+    def affine(w_shape, s_out_ratio):
+        w, sw = quant.quantize_weights(rng.normal(0, 0.3, w_shape))
+        b = quant.quantize_bias(rng.normal(0, 0.1, w_shape[0]), 0.05, sw)
+        m, s = quant.requant_affine(w, b, 0.05, sw, 0.05 * s_out_ratio)
+        return dict(w=w, b=b, mult=m, shift=s)
+
+    if kind == "mlp":
+        off, m, s = quant.feature_input_params(rng.integers(-300, 300, 24), 1 / 20.0)
+        inp = FeatureInput(offset=off, mult=m, shift=s)
+        layers = [Dense(relu=True, **affine((12, 24), 4.0)), Dense(relu=False, **affine((n_classes, 12), 2.0))]
+    else:
+        inp = RawInput(shift=4)
+        c1 = Conv1d(stride=2, pad=2, relu=True, **affine((6, 5, 3), 6.0))
+        c2 = Conv1d(stride=1, pad=1, relu=True, **affine((8, 3, 6), 3.0))
+        L = ((window + 4 - 5) // 2 + 1 - 2) // 2 + 1  # after conv1 and a maxpool(2, 2)
+        L = L + 2 - 3 + 1
+        gm, gs = quant.choose_requant(1.0 / L, 128 * L)
+        layers = [c1, MaxPool1d(k=2, stride=2), c2, GlobalAvgPool(mult=gm, shift=gs),
+                  Dense(relu=False, **affine((n_classes, 8), 2.0))]
+    classes = [f"c{i}" for i in range(n_classes)]
+    return QModel(kind=kind, classes=classes, window=window, period_ms=20, input=inp, layers=layers,
+                  out_scale=0.1, exp_table=quant.make_exp_table(0.1), threshold=60,
+                  icons=["HAPPY"] * n_classes, meta={"seed": 1})
+
+
+@pytest.fixture
+def qmodel_factory():
+    """make_qmodel(kind, rng, n_classes=4, window=50) as a fixture."""
+    return make_qmodel
