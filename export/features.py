@@ -34,14 +34,14 @@ def _axis_features(x: np.ndarray) -> np.ndarray:
     s = x.sum(axis=1)
     mean = (s + L // 2) // L
     d = x - mean[:, None]
-    var = ((d * d) // L).sum(axis=1)
+    var = (d * d).sum(axis=1) // L
     std = isqrt(var)
     # Peak: a strict rise into x[i], no rise after it, and more than one std above the mean.
     mid = x[:, 1:-1]
     peak = (mid > x[:, :-2]) & (mid >= x[:, 2:]) & (d[:, 1:-1] > std[:, None])
     pos = d >= 0
     zc = (pos[:, 1:] != pos[:, :-1]).sum(axis=1)
-    rms = isqrt(((x * x) // L).sum(axis=1))
+    rms = isqrt((x * x).sum(axis=1) // L)
     mabs = (np.abs(x).sum(axis=1) + L // 2) // L
     return np.stack([x.max(axis=1), x.min(axis=1), mean, std, peak.sum(axis=1), zc, rms, mabs], axis=1)
 

@@ -2,6 +2,7 @@
 # buf: array('h') milli-g, x,y,z interleaved, n samples (3n values), clipped
 # to +/-2048 IN PLACE. out: array('i') of 24 = per axis x,y,z:
 # max, min, mean, std, peaks, zcross, rms, mabs (docs/quantization.md).
+# Sums of squares stay < 2**30 because n <= 255 and |v| <= 2048.
 
 
 def isq(v):
@@ -42,7 +43,7 @@ def feats(buf, n, out):
             if v < lo:
                 lo = v
             a += v
-            r += v * v // n
+            r += v * v
             if v < 0:
                 v = -v
             q += v
@@ -52,11 +53,11 @@ def feats(buf, n, out):
         p = buf[c] >= a
         for i in range(c, e, 3):
             v = buf[i] - a
-            d += v * v // n
+            d += v * v
             if (v >= 0) != p:
                 z += 1
                 p = not p
-        d = isq(d)
+        d = isq(d // n)
         # peaks: rise into x[i], no rise after, more than std above the mean
         k = 0
         for i in range(c + 3, e - 3, 3):
@@ -70,5 +71,5 @@ def feats(buf, n, out):
         out[o + 3] = d
         out[o + 4] = k
         out[o + 5] = z
-        out[o + 6] = isq(r)
+        out[o + 6] = isq(r // n)
         out[o + 7] = (q + h) // n

@@ -60,16 +60,16 @@ def make_qmodel(kind: str, rng: np.random.Generator, n_classes: int = 4, window:
     if kind == "mlp":
         off, m, s = quant.feature_input_params(rng.integers(-300, 300, 24), 1 / 20.0)
         inp = FeatureInput(offset=off, mult=m, shift=s)
-        layers = [Dense(relu=True, **affine((12, 24), 4.0)), Dense(relu=False, **affine((n_classes, 12), 2.0))]
+        layers = [Dense(relu=True, **affine((12, 24), 2.0)), Dense(relu=False, **affine((n_classes, 12), 0.5))]
     else:
         inp = RawInput(shift=4)
-        c1 = Conv1d(stride=2, pad=2, relu=True, **affine((6, 5, 3), 6.0))
-        c2 = Conv1d(stride=1, pad=1, relu=True, **affine((8, 3, 6), 3.0))
+        c1 = Conv1d(stride=2, pad=2, relu=True, **affine((6, 5, 3), 3.0))
+        c2 = Conv1d(stride=1, pad=1, relu=True, **affine((8, 3, 6), 0.7))
         L = ((window + 4 - 5) // 2 + 1 - 2) // 2 + 1  # after conv1 and a maxpool(2, 2)
         L = L + 2 - 3 + 1
         gm, gs = quant.choose_requant(1.0 / L, 128 * L)
         layers = [c1, MaxPool1d(k=2, stride=2), c2, GlobalAvgPool(mult=gm, shift=gs),
-                  Dense(relu=False, **affine((n_classes, 8), 2.0))]
+                  Dense(relu=False, **affine((n_classes, 8), 0.2))]
     classes = [f"c{i}" for i in range(n_classes)]
     return QModel(kind=kind, classes=classes, window=window, period_ms=20, input=inp, layers=layers,
                   out_scale=0.1, exp_table=quant.make_exp_table(0.1), threshold=60,
