@@ -35,7 +35,7 @@ DEFAULT_PER_CLASS = 40
 RATE_HZ = 50
 WINDOW = 50  # events fit every window of this many samples
 G_MG = 1000.0
-N_PEOPLE = 8
+N_PEOPLE = 12
 # Device-frame directions of gravity's reading for typical ways to hold it.
 _POSES = np.array([[0, 0, -1], [0, 0.7, -0.7], [0, 1, 0], [-0.7, 0, -0.7], [0, -0.5, -0.85]])
 _AXES = np.eye(3)
@@ -89,8 +89,8 @@ def _people(seed: int) -> list[_Person]:
 
 
 def _shake(rng, p: _Person, t, grav):
-    slow = rng.random() < 0.25
-    f = p.speed * (rng.uniform(2.5, 4) if slow else rng.uniform(4, 7))
+    slow = rng.random() < 0.2
+    f = p.speed * (rng.uniform(3, 4) if slow else rng.uniform(4, 7))
     amp = p.amp * (rng.uniform(350, 800) if slow else rng.uniform(700, 1700))
     phase = 2 * np.pi * f * t * (1 + 0.06 * _smooth(rng, t)) + rng.uniform(0, 2 * np.pi)
     wave = np.sin(phase) + rng.uniform(0, 0.35) * np.sin(2 * phase + rng.uniform(0, 2 * np.pi))
@@ -102,7 +102,7 @@ def _shake(rng, p: _Person, t, grav):
 
 def _circle(rng, p: _Person, t, grav):
     f = p.speed * rng.uniform(0.9, 2.0)
-    amp = p.amp * (rng.uniform(150, 350) if rng.random() < 0.25 else rng.uniform(300, 1000))
+    amp = p.amp * (rng.uniform(200, 350) if rng.random() < 0.2 else rng.uniform(300, 1000))
     phase = 2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)
     e1 = _near(rng, p.plane[0], 15)
     e2 = _unit(np.cross(np.cross(e1, p.plane[1]), e1)) * rng.choice([-1, 1])
@@ -129,9 +129,9 @@ def _flick(rng, p: _Person, t, grav):
 
 def _tilt(rng, p: _Person, t, grav):
     n = len(t)
-    dur = int(np.clip(rng.uniform(12, 45) / p.speed, 12, 45))
-    extra = n - WINDOW
-    start = rng.integers(max(0, extra - dur // 8), max(extra, WINDOW - dur + dur // 8) + 1)
+    extra = n - WINDOW  # the turn lies inside every window: extra <= start, start + dur <= WINDOW
+    dur = int(np.clip(rng.uniform(12, 40) / p.speed, 12, WINDOW - extra))
+    start = rng.integers(extra, WINDOW - dur + 1)
     x = np.clip((np.arange(n) - start) / dur, 0, 1)
     angle = np.radians(rng.uniform(30, 80)) * rng.choice([-1, 1]) * (0.5 - 0.5 * np.cos(np.pi * x))
     axis = _unit(np.cross(p.rest, rng.normal(size=3)))
@@ -146,19 +146,19 @@ _MAKERS = {"shake": _shake, "circle": _circle, "flick": _flick, "tilt": _tilt, "
 
 
 def _length(rng: np.random.Generator, cls: str) -> int:
-    """Samples in one recording: 1.2-2 s, events 1.2-1.8 s (so every window holds them)."""
-    return WINDOW + int(rng.integers(10, 41 if cls in ("flick", "tilt") else 51))
+    """Samples in one recording: 1.2-2 s, flicks and tilts 1.2-1.6 s (so every window holds the event)."""
+    return WINDOW + int(rng.integers(10, 31 if cls in ("flick", "tilt") else 51))
 
 
 def _recording(rng: np.random.Generator, cls: str, p: _Person) -> np.ndarray:
     n = _length(rng, cls)
-    if cls == "tilt":  # a long turn leaves less room to slide the window
-        n = min(n, WINDOW + 25)
     t = np.arange(n) / RATE_HZ
     rest = _near(rng, p.rest, 15)
     drift_axis = _unit(np.cross(rest, rng.normal(size=3)))
     grav = G_MG * _rotate(np.repeat(rest[None], n, 0), drift_axis, np.radians(rng.uniform(1, 5)) * _smooth(rng, t))
     sig = _MAKERS[cls](rng, p, t, grav)
+    if cls in ("shake", "circle"):  # a moving hand is not smooth
+        sig = sig + rng.uniform(20, 80) * _smooth(rng, t, 3, 8)[:, None] * _unit(rng.normal(size=3))
     sway = rng.uniform(10, 40) * _smooth(rng, t, 0.3, 1.0)[:, None] * _unit(rng.normal(size=3))
     tremor = rng.uniform(3, 15) * np.sin(2 * np.pi * rng.uniform(8, 12) * t + rng.uniform(0, 6.3))
     sig = sig + sway + tremor[:, None] * _unit(rng.normal(size=3))
