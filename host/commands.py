@@ -4,3 +4,8 @@ from microbit_nn.host.cli import register
 
 register("train", "cmd_train", "train a model on DATA (CSV folder, CreateAI JSON, or 'synthetic')")
 register("eval", "cmd_eval", "evaluate a trained model (float and int8) on DATA")
+register("data", "cmd_data", "show a summary of DATA (CSV folder, CreateAI JSON, or 'synthetic'); --csv exports it as CSV files")
+register("flash", "cmd_flash", "copy a .hex onto the micro:bit's MICROBIT drive and wait for it to restart")
+register("deploy", "cmd_deploy", "copy a model (and changed app files) onto a micro:bit running MicroPython")
+register("stream", "cmd_stream", "show live predictions from a micro:bit (terminal view, --json or --csv)")
+register("record", "cmd_record", "record gestures from a micro:bit into a CSV dataset folder")

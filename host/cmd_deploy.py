@@ -1,0 +1,152 @@
+"""`mbnn deploy MODEL`: copy a model (and the app files that changed) onto a
+micro:bit that already runs MicroPython, without re-flashing.
+
+Uses microfs (the raw REPL, over the serial port): the device lists its files
+with their size and a Fletcher-16 checksum, only missing or different files
+are copied (main.py last), then a soft reset (Ctrl-D at the REPL) restarts
+the app and its banner is checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Mapping
+
+import microfs
+
+from microbit_nn.errors import MbnnError
+from microbit_nn.host import discover
+from microbit_nn.host.device import Device
+
+# Runs at the device's raw REPL (MicroPython 1.9: no f-strings): "name size checksum" per file.
+_LIST = """import os
+for n in os.listdir():
+ f=open(n,'rb');a=b=s=0
+ while 1:
+  d=f.read(64)
+  if not d:break
+  s+=len(d)
+  for c in d:a=(a+c)%255;b=(b+a)%255
+ f.close();print(n,s,b*256+a)
+"""
+_NO_REPL = ("the micro:bit did not answer at the MicroPython prompt ({}): is it running MicroPython? flash a "
+            "microbit-nn hex first with 'mbnn build' + 'mbnn flash'")
+
+
+def fletcher16(data: bytes) -> int:
+    """The checksum the device computes in `_LIST` (Fletcher-16, modulo 255)."""
+    a = b = 0
+    for c in data:
+        a = (a + c) % 255
+        b = (b + a) % 255
+    return b * 256 + a
+
+
+def local_files(model: str, target: str = "v1") -> dict[str, bytes]:
+    """The files to deploy: an 'mbnn export' folder as it is, or device_files() of a trained model."""
+    p = Path(model)
+    if p.is_dir() and (p / "main.py").is_file():
+        return {f.name: f.read_bytes() for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")}
+    from microbit_nn.export.qmodel import load_model
+
+    qm = load_model(model)
+    try:
+        from microbit_nn.export.writer import device_files
+    except ImportError:
+        raise MbnnError("this install cannot export models yet (export/writer.py is missing): "
+                        "update microbit-nn") from None
+    return device_files(qm, target)
+
+
+def _execute(ser, code: str) -> str:
+    try:
+        out, err = microfs.execute([code], ser)
+    except (OSError, ValueError) as exc:  # microfs: IOError, or a reply it cannot split (timeout)
+        raise MbnnError(_NO_REPL.format(exc or "no answer")) from None
+    if err:
+        raise MbnnError(f"the micro:bit failed to list its files ({microfs.clean_error(err)}): "
+                        "re-flash it with 'mbnn build' + 'mbnn flash'")
+    return out.decode("utf-8", "replace")
+
+
+def remote_files(ser) -> dict[str, tuple[int, int]]:
+    """name -> (size, checksum) of every file on the device."""
+    found = {}
+    for line in _execute(ser, _LIST).splitlines():
+        parts = line.strip().rsplit(" ", 2)
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            found[parts[0]] = (int(parts[1]), int(parts[2]))
+    return found
+
+
+def changed(local: Mapping[str, bytes], remote: Mapping[str, tuple[int, int]]) -> list[str]:
+    """Names whose content differs on the device (or is missing there), main.py last."""
+    names = [n for n, d in local.items() if remote.get(n) != (len(d), fletcher16(d))]
+    return sorted(names, key=lambda n: (n == "main.py", n))
+
+
+def put_file(ser, name: str, data: bytes) -> None:
+    """Copy one file onto the device with microfs."""
+    with tempfile.TemporaryDirectory(prefix="mbnn-deploy-") as tmp:
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            microfs.put(path, target=name, serial=ser)
+        except (OSError, ValueError) as exc:
+            text = str(exc)
+            if "28" in text or "ENOSPC" in text:
+                raise MbnnError(f"the micro:bit's filesystem is full while writing {name}: re-flash it with "
+                                "'mbnn build' + 'mbnn flash' (a fresh filesystem)") from None
+            raise MbnnError(f"copying {name} failed ({text}): the file may be half-written on the device: "
+                            "run 'mbnn deploy' again") from None
+
+
+def restart(ser, timeout: float) -> dict:
+    """Soft-reset at the REPL (Ctrl-D): main.py runs; returns its banner."""
+    ser.write(b"\x04")
+    return Device(ser, timeout=timeout).wait_banner()
+
+
+def deploy(ser, files: Mapping[str, bytes], force: bool = False, timeout: float = 20.0,
+           log: Callable[[str], None] = print) -> dict:
+    """Copy `files` that differ (all with `force`), restart the app, return its banner dict."""
+    old = ser.timeout
+    ser.timeout = 10.0  # microfs waits with the port's own timeout: never None (it would hang)
+    try:
+        todo = list(files) if force else changed(files, remote_files(ser))
+        todo.sort(key=lambda n: (n == "main.py", n))
+        for name in files:
+            if name not in todo:
+                log(f"  {name}: unchanged")
+        for name in todo:
+            log(f"  {name}: copying {len(files[name]):,} bytes")
+            put_file(ser, name, files[name])
+    finally:
+        ser.timeout = old
+    return restart(ser, timeout)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a trained model (the 'mbnn train --out' folder or its model_int8.json), "
+                                 "or an 'mbnn export' folder")
+    p.add_argument("--port", help="serial port or pyserial URL (found automatically)")
+    p.add_argument("--target", choices=("v1", "v2"), default="v1", help="micro:bit version (default v1)")
+    p.add_argument("--force", action="store_true", help="copy every file, changed or not")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the app to restart")
+
+
+def run(args: argparse.Namespace) -> int:
+    files = local_files(args.model, args.target)
+    ser = discover.open_port(args.port)
+    try:
+        print(f"deploying {len(files)} files to {ser.name or args.port}")
+        meta = deploy(ser, files, force=args.force, timeout=args.timeout)
+    finally:
+        ser.close()
+    print(f"running microbit-nn {meta['version']}: {meta['kind']} model, classes {', '.join(meta['classes'])}, "
+          f"{meta['free']:,} bytes free")
+    return 0

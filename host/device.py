@@ -1,0 +1,290 @@
+"""The protocol client: talks docs/protocol.md to a micro:bit running microbit-nn.
+
+`Device(ser)` wraps any pyserial-like object (a real port, the emulator's
+pty, a simulated device). Every wait has a timeout and a message that says
+what to check. Garbage and partial lines are skipped, `E` lines raise when
+they answer a command, and live `P` lines that arrive while waiting for an
+answer are kept for `predictions()`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from microbit_nn.errors import MbnnError
+from microbit_nn.host.serialio import LineReader, send_line
+
+MAX_LINE = 80  # protocol limit, both directions
+NOT_RUNNING = "is it running microbit-nn? flash it with 'mbnn build' + 'mbnn flash'"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One `P` line: sequence number, class index (-1: unknown), confidence %, int8 logits."""
+
+    seq: int
+    k: int
+    conf: int
+    logits: tuple[int, ...]
+
+
+class Disconnected(MbnnError):
+    """The serial port went away (unplugged, reset, emulator stopped)."""
+
+
+def _cause(exc: BaseException) -> str:
+    """The underlying OS/pyserial error text (serialio wraps it in an MbnnError)."""
+    return str(exc.__cause__ or exc)
+
+
+def _ints(fields: Sequence[str]) -> list[int] | None:
+    try:
+        return [int(f) for f in fields]
+    except ValueError:
+        return None
+
+
+def parse_line(line: str) -> tuple[str, object] | None:
+    """One device line -> (kind, value), or None for garbage.
+
+    Kinds: "I" banner dict, "F" free heap, "M" (raw, replay), "P" Prediction,
+    "S" (x, y, z), "K" buffered count, "T" (name, ok, detail), "D" (passed,
+    failed), "E" reason, "B" button name.
+    """
+    f = line.strip().split()
+    if not f or len(f[0]) != 1:
+        return None
+    tag, rest = f[0], f[1:]
+    if tag == "E":
+        return "E", " ".join(rest)
+    if tag == "I" and len(rest) >= 8 and rest[0] == "mbnn":
+        v = _ints(rest[3:7])
+        if v is None:
+            return None
+        return "I", {"version": rest[1], "kind": rest[2], "window": v[0], "period_ms": v[1], "hop_ms": v[2],
+                     "free": v[3], "classes": rest[7].split(",")}
+    if tag == "I" and len(rest) == 2 and rest[0] == "free":
+        v = _ints(rest[1:])
+        return ("F", v[0]) if v else None
+    if tag == "I" and len(rest) == 3 and rest[0] == "mode":
+        v = _ints(rest[1:])
+        return ("M", tuple(v)) if v else None
+    if tag == "P" and len(rest) >= 4:
+        v = _ints(rest)
+        return ("P", Prediction(v[0], v[1], v[2], tuple(v[3:]))) if v else None
+    if tag == "S" and len(rest) == 3:
+        v = _ints(rest)
+        return ("S", tuple(v)) if v else None
+    if tag == "K" and len(rest) == 1:
+        v = _ints(rest)
+        return ("K", v[0]) if v else None
+    if tag == "T" and len(rest) == 3 and rest[0] == "done":
+        v = _ints(rest[1:])
+        return ("D", tuple(v)) if v else None
+    if tag == "T" and len(rest) >= 2 and rest[1] in ("ok", "FAIL"):
+        return "T", (rest[0], rest[1] == "ok", " ".join(rest[2:]))
+    if tag == "B" and len(rest) == 1:
+        return "B", rest[0]
+    return None
+
+
+def sample_lines(samples: Sequence[Sequence[int]], per_line: int = 4) -> list[str]:
+    """Replay lines of up to `per_line` samples 'x y z x y z ...', each within the 80-character limit."""
+    out: list[str] = []
+    cur: list[str] = []
+    for s in samples:
+        x, y, z = (int(v) for v in s)
+        text = f"{x} {y} {z}"
+        if cur and (len(cur) == per_line or len(" ".join(cur + [text])) > MAX_LINE - 2):
+            out.append(" ".join(cur))
+            cur = []
+        cur.append(text)
+    if cur:
+        out.append(" ".join(cur))
+    return out
+
+
+class Device:
+    """A micro:bit running the microbit-nn app, over a pyserial-like object."""
+
+    def __init__(self, ser, timeout: float = 5.0):
+        """`timeout`: seconds to wait for each answer."""
+        self.ser = ser
+        self.reader = LineReader(ser)
+        self.timeout = timeout
+        self.meta: dict = {}
+        self.pending: deque[Prediction] = deque(maxlen=64)
+        self.presses: deque[str] = deque(maxlen=16)
+        self.errors: deque[str] = deque(maxlen=16)
+        self.noise: deque[str] = deque(maxlen=4)
+        self._raw = self._replay = False
+
+    # -- transport ---------------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        """Send one line (without its newline). Raises MbnnError on a line the protocol forbids."""
+        if "\n" in text or len(text) > MAX_LINE:
+            raise MbnnError(f"refusing to send {text[:20]!r}...: lines are at most {MAX_LINE} characters")
+        try:
+            send_line(self.ser, text)
+        except (MbnnError, OSError) as exc:  # serialio turns port failures into MbnnError
+            raise Disconnected(f"the micro:bit's serial port went away ({_cause(exc)}): is it still plugged in?") from None
+
+    def poll(self, timeout: float) -> tuple[str, object] | None:
+        """The next protocol line within `timeout` s as (kind, value); None when none came."""
+        try:
+            line = self.reader.readline(timeout)
+        except (MbnnError, OSError) as exc:
+            raise Disconnected(f"the micro:bit's serial port went away ({_cause(exc)}): is it still plugged in?") from None
+        if line is None:
+            return None
+        ev = parse_line(line)
+        if ev is None:
+            if line.strip():
+                self.noise.append(line.strip()[:60])
+            return None
+        if ev[0] == "I":
+            self.meta = ev[1]
+        elif ev[0] == "B":
+            self.presses.append(ev[1])
+        elif ev[0] == "E":
+            self.errors.append(ev[1])
+        return ev
+
+    def _silent(self, what: str, timeout: float) -> MbnnError:
+        seen = " | ".join(self.noise)
+        if ">>>" in seen or "Traceback" in seen or "Error" in seen:
+            return MbnnError(f"the micro:bit did not {what} within {timeout:g} s: the app is not running "
+                             f"(it printed: {seen}); press reset, or rebuild and flash with 'mbnn build' + 'mbnn flash'")
+        return MbnnError(f"the micro:bit did not {what} within {timeout:g} s: {NOT_RUNNING}")
+
+    def _ask(self, line: str | None, kinds: str, timeout: float | None = None, what: str = "") -> tuple[str, object]:
+        """Send `line` (if any) and wait for a line of one of `kinds`; E raises, P is kept."""
+        what = what or f"answer {line!r}"
+        timeout = self.timeout if timeout is None else timeout
+        if line is not None:
+            self.send(line)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._silent(what, timeout)
+            ev = self.poll(min(left, 0.5))
+            if ev is None:
+                continue
+            if ev[0] in kinds:
+                return ev
+            if ev[0] == "E":
+                raise MbnnError(f"the micro:bit answered {line or 'us'!r} with an error: {ev[1]}")
+            if ev[0] == "P":
+                self.pending.append(ev[1])
+
+    # -- commands ----------------------------------------------------------------------------------
+    def info(self, timeout: float | None = None) -> dict:
+        """The banner (`!i`): version, kind, window, period_ms, hop_ms, free, classes."""
+        return self._ask("!i", "I", timeout)[1]
+
+    def wait_banner(self, timeout: float | None = None) -> dict:
+        """Wait for the boot banner after a reset; asks with `!i` once if it was missed."""
+        try:
+            return self._ask(None, "I", timeout, what="print its banner after the reset")[1]
+        except Disconnected:
+            raise
+        except MbnnError:
+            return self.info(timeout=3.0)
+
+    def free_heap(self) -> int:
+        """`gc.mem_free()` on the device now, in bytes (`!g`)."""
+        return self._ask("!g", "F")[1]
+
+    def raw(self, on: bool) -> None:
+        """Raw mode on/off: the device streams every accelerometer sample as `S x y z`."""
+        self._ask("!r1" if on else "!r0", "M")
+        self._raw = bool(on)
+
+    def replay(self, on: bool) -> None:
+        """Replay mode on/off: samples come from the host; live predictions stop."""
+        self._ask("!p1" if on else "!p0", "M")
+        self._replay = bool(on)
+        self.pending.clear()
+
+    def label(self, k: int) -> str:
+        """Class name of index `k` from the banner ("unknown" for -1)."""
+        names = self.meta.get("classes", [])
+        return names[k] if 0 <= k < len(names) else ("unknown" if k < 0 else str(k))
+
+    def replay_window(self, samples: Sequence[Sequence[int]]) -> Prediction:
+        """Classify one window sent by the host: int milli-g rows (x, y, z), at least `window` of them."""
+        rows = [tuple(int(v) for v in s) for s in samples]
+        if any(len(r) != 3 for r in rows):
+            raise MbnnError("replay samples must be rows of 3 values (x, y, z)")
+        if not self.meta:
+            self.info()
+        if len(rows) < self.meta["window"]:
+            raise MbnnError(f"replay needs at least {self.meta['window']} samples per window, got {len(rows)}")
+        if not self._replay:
+            self.replay(True)
+        for line in sample_lines(rows):
+            self._ask(line, "K", what="acknowledge a replayed sample line")
+        pred = self._ask("!c", "P")[1]
+        self._check(pred)
+        return pred
+
+    def _check(self, p: Prediction) -> None:
+        n = len(self.meta.get("classes", []))
+        if n and len(p.logits) != n:
+            raise MbnnError(f"the micro:bit sent {len(p.logits)} logits for {n} classes: was the model changed? "
+                            "restart it and try again")
+
+    def predictions(self, timeout: float | None = None) -> Iterator[Prediction]:
+        """Live predictions, forever; MbnnError after `timeout` s without one."""
+        if self._replay:
+            self.replay(False)
+        timeout = self.timeout if timeout is None else timeout
+        while True:
+            while self.pending:
+                yield self.pending.popleft()
+            kind, p = self._ask(None, "P", timeout, what="send a prediction")
+            n = len(self.meta.get("classes", []))
+            if not n or len(p.logits) == n:  # a garbled P line is dropped, not shown
+                yield p
+
+    def samples(self, timeout: float | None = None) -> Iterator[tuple[int, int, int]]:
+        """Raw accelerometer samples (turns raw mode on), forever; MbnnError after `timeout` s without one."""
+        if self._replay:
+            self.replay(False)
+        if not self._raw:
+            self.raw(True)
+        while True:
+            yield self._ask(None, "S", timeout, what="send a sample")[1]
+
+    def selftest(self, timeout: float = 60.0) -> list[tuple[str, bool, str]]:
+        """Run the on-device selftest: [(name, ok, detail)], up to `T done`; `timeout` s between lines."""
+        results: list[tuple[str, bool, str]] = []
+        kind, v = self._ask("!t", "TD", timeout)
+        while kind == "T":
+            results.append(v)
+            kind, v = self._ask(None, "TD", timeout, what="finish its selftest ('!t')")
+        passed, failed = v
+        if (passed, failed) != (sum(r[1] for r in results), sum(not r[1] for r in results)):
+            raise MbnnError(f"the selftest counted {passed} passed, {failed} failed but {len(results)} results "
+                            "arrived: lines were lost on the serial link; run it again")
+        return results
+
+    def close(self) -> None:
+        """Leave raw/replay modes (best effort: the port may be gone)."""
+        try:
+            if self._replay:
+                self.replay(False)
+            if self._raw:
+                self.raw(False)
+        except MbnnError:
+            pass
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
