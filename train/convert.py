@@ -10,6 +10,7 @@ from microbit_nn.export.qmodel import (
     Dense,
     FeatureInput,
     GlobalAvgPool,
+    GlobalMaxPool,
     QModel,
     RawInput,
 )
@@ -69,8 +70,11 @@ def to_qmodel(model: QuantNet, classes: list[str], window: int, period_ms: int,
             layers.append(Conv1d(w=w, b=b, mult=m, shift=s, stride=model.stride, pad=model.pad, relu=True))
             length = (length + 2 * model.pad - model.kernel) // model.stride + 1
             s_in = act[i]
-        gm, gs = quant.choose_requant(1.0 / length, 128 * length)
-        layers.append(GlobalAvgPool(mult=int(gm), shift=int(gs)))
+        if model.pool == "max":
+            layers.append(GlobalMaxPool())
+        else:
+            gm, gs = quant.choose_requant(1.0 / length, 128 * length)
+            layers.append(GlobalAvgPool(mult=int(gm), shift=int(gs)))
         w, b, m, s = _affine(_np(model.fc.weight), _np(model.fc.bias), s_in, act[2])
         layers.append(Dense(w=w, b=b, mult=m, shift=s, relu=False))
     else:

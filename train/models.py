@@ -105,8 +105,10 @@ class CNN(QuantNet):
 
     kind = "cnn"
 
-    def __init__(self, n_classes: int, channels: tuple[int, int] = (8, 16), kernel: int = 5, stride: int = 2):
+    def __init__(self, n_classes: int, channels: tuple[int, int] = (8, 16), kernel: int = 5, stride: int = 2,
+                 pool: str = "avg"):
         super().__init__(n_act=3, input_scale=RAW_SCALE)
+        self.pool = pool
         c1, c2 = channels
         self.kernel, self.stride, self.pad = kernel, stride, kernel // 2
         self.conv1 = nn.Conv1d(3, c1, kernel, stride, self.pad)
@@ -118,8 +120,11 @@ class CNN(QuantNet):
         h = self.act(F.relu(F.conv1d(x, self.w(self.conv1), self.conv1.bias, self.stride, self.pad)), 0, True)
         h = self.act(F.relu(F.conv1d(h, self.w(self.conv2), self.conv2.bias, self.stride, self.pad)), 1, True)
         # The device averages with the same scale in and out (requantized by ~1/L).
-        g = h.mean(dim=2)
-        if self.quantized:
+        if self.pool == "max":  # exact in integers: no requantization
+            g = h.amax(dim=2)
+        else:
+            g = h.mean(dim=2)
+        if self.quantized and self.pool != "max":
             g = fake_quant(g, self.act_scale[1], 0, 127)
         return self.act(F.linear(g, self.w(self.fc), self.fc.bias), 2, relu=False)
 

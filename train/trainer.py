@@ -88,7 +88,7 @@ def _fit(model, cfg, train, val_xy, norm, rng, epochs, lr, phase, progress, hist
             loss = F.cross_entropy(model(xb), yb, label_smoothing=0.05)
             loss.backward()
             opt.step()
-            total, count = total + float(loss) * len(yb), count + len(yb)
+            total, count = total + loss.item() * len(yb), count + len(yb)
         sched.step()
         val_loss, val_acc = _evaluate(model, *val_xy)
         for key, value in (("train_loss", total / count), ("val_loss", val_loss), ("val_acc", val_acc)):
@@ -124,6 +124,17 @@ def train(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, progress: Progre
           meta: dict | None = None) -> TrainResult:
     """Fit a float model, quantize it both ways, and keep the better int8 model."""
     start = time.perf_counter()
+    # These models are tiny: one thread is several times faster than many
+    # contending threads on a shared 2-core machine, and keeps runs repeatable.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(cfg, train_ds, val_ds, progress, meta, start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg, train_ds, val_ds, progress, meta, start) -> TrainResult:
     _seed_all(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     norm = FeatureNorm.fit(window_features(train_ds.windows)) if cfg.kind == "mlp" else None
@@ -148,6 +159,9 @@ def train(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, progress: Progre
     qm = candidates[method]
     qm.threshold = calibrate_threshold(qm, val_ds)
     qm.meta["quantization"] = method
-    model.quantized = False
-    return TrainResult(float_model=model, qmodel=qm, norm=norm, method=method, history=history,
+    # The float model reported is the one the int8 model was made from (after
+    # QAT, its float weights), so "agreement" compares like with like.
+    float_model = qat if method == "qat" else model
+    float_model.quantized = False
+    return TrainResult(float_model=float_model, qmodel=qm, norm=norm, method=method, history=history,
                        candidates=scores, seconds=time.perf_counter() - start)
