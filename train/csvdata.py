@@ -119,11 +119,23 @@ def dataset_recordings(ds: Dataset) -> list[Recording]:
             for i, (w, c, g) in enumerate(zip(ds.windows, ds.labels, ds.groups))]
 
 
-def export_csv(ds_or_spec: Dataset | str | Path, out_dir: Path, seed: int = 0) -> list[Path]:
-    """Write a data spec's raw recordings (full length), or a Dataset's windows,
-    as a CSV folder. `out_dir` must be new or empty. Returns the files written."""
+def check_new_dir(out_dir: Path) -> Path:
+    """`out_dir` as a Path; raises MbnnError unless it is missing or an empty folder."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise MbnnError(f"{out} already exists and is not an empty folder; choose a new output folder")
-    recs = dataset_recordings(ds_or_spec) if isinstance(ds_or_spec, Dataset) else load_recordings(ds_or_spec, seed)
+    return out
+
+
+def export_csv(data: Dataset | list[Recording] | str | Path, out_dir: Path, seed: int = 0) -> list[Path]:
+    """Write recordings (or a data spec's raw, full-length recordings, or a
+    Dataset's windows) as a CSV folder. `out_dir` must be new or empty.
+    Returns the files written."""
+    out = check_new_dir(out_dir)
+    if isinstance(data, Dataset):
+        recs = dataset_recordings(data)
+    elif isinstance(data, list):
+        recs = data
+    else:
+        recs = load_recordings(data, seed)
     return write_csv_folder(recs, out)
