@@ -101,12 +101,12 @@ class MLP(QuantNet):
 
 
 class CNN(QuantNet):
-    """raw window -> conv1d -> relu -> conv1d -> relu -> global average pool -> dense."""
+    """raw window -> conv1d -> relu -> conv1d -> relu -> global pooling (max by default) -> dense."""
 
     kind = "cnn"
 
     def __init__(self, n_classes: int, channels: tuple[int, int] = (8, 16), kernel: int = 5, stride: int = 2,
-                 pool: str = "avg"):
+                 pool: str = "max"):
         super().__init__(n_act=3, input_scale=RAW_SCALE)
         self.pool = pool
         c1, c2 = channels
