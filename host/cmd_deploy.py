@@ -10,10 +10,11 @@ the app and its banner is checked.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import microfs
 
@@ -61,9 +62,21 @@ def local_files(model: str, target: str = "v1") -> dict[str, bytes]:
     return device_files(qm, target)
 
 
-def _execute(ser, code: str) -> str:
+@contextlib.contextmanager
+def patient(ser, seconds: float = 10.0) -> Iterator[None]:
+    """microfs waits with the port's own read timeout: make it `seconds` (never None: it would hang)."""
+    old = ser.timeout
+    ser.timeout = seconds
     try:
-        out, err = microfs.execute([code], ser)
+        yield
+    finally:
+        ser.timeout = old
+
+
+def _execute(ser, code: str, wait: float) -> str:
+    try:
+        with patient(ser, wait):
+            out, err = microfs.execute([code], ser)
     except (OSError, ValueError) as exc:  # microfs: IOError, or a reply it cannot split (timeout)
         raise MbnnError(_NO_REPL.format(exc or "no answer")) from None
     if err:
@@ -72,10 +85,10 @@ def _execute(ser, code: str) -> str:
     return out.decode("utf-8", "replace")
 
 
-def remote_files(ser) -> dict[str, tuple[int, int]]:
-    """name -> (size, checksum) of every file on the device."""
+def remote_files(ser, wait: float = 10.0) -> dict[str, tuple[int, int]]:
+    """name -> (size, checksum) of every file on the device (`wait`: s per REPL answer)."""
     found = {}
-    for line in _execute(ser, _LIST).splitlines():
+    for line in _execute(ser, _LIST, wait).splitlines():
         parts = line.strip().rsplit(" ", 2)
         if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
             found[parts[0]] = (int(parts[1]), int(parts[2]))
@@ -88,14 +101,15 @@ def changed(local: Mapping[str, bytes], remote: Mapping[str, tuple[int, int]]) -
     return sorted(names, key=lambda n: (n == "main.py", n))
 
 
-def put_file(ser, name: str, data: bytes) -> None:
-    """Copy one file onto the device with microfs."""
+def put_file(ser, name: str, data: bytes, wait: float = 10.0) -> None:
+    """Copy one file onto the device with microfs (`wait`: s per REPL answer)."""
     with tempfile.TemporaryDirectory(prefix="mbnn-deploy-") as tmp:
         path = os.path.join(tmp, name)
         with open(path, "wb") as f:
             f.write(data)
         try:
-            microfs.put(path, target=name, serial=ser)
+            with patient(ser, wait):
+                microfs.put(path, target=name, serial=ser)
         except (OSError, ValueError) as exc:
             text = str(exc)
             if "28" in text or "ENOSPC" in text:
@@ -106,27 +120,26 @@ def put_file(ser, name: str, data: bytes) -> None:
 
 
 def restart(ser, timeout: float) -> dict:
-    """Soft-reset at the REPL (Ctrl-D): main.py runs; returns its banner."""
-    ser.write(b"\x04")
+    """Soft-reset at the REPL (Ctrl-B: leave the raw REPL if still there; Ctrl-D): main.py runs.
+
+    Returns the app's banner dict."""
+    ser.write(b"\x02\x04")
     return Device(ser, timeout=timeout).wait_banner()
 
 
 def deploy(ser, files: Mapping[str, bytes], force: bool = False, timeout: float = 20.0,
-           log: Callable[[str], None] = print) -> dict:
-    """Copy `files` that differ (all with `force`), restart the app, return its banner dict."""
-    old = ser.timeout
-    ser.timeout = 10.0  # microfs waits with the port's own timeout: never None (it would hang)
-    try:
-        todo = list(files) if force else changed(files, remote_files(ser))
-        todo.sort(key=lambda n: (n == "main.py", n))
-        for name in files:
-            if name not in todo:
-                log(f"  {name}: unchanged")
-        for name in todo:
-            log(f"  {name}: copying {len(files[name]):,} bytes")
-            put_file(ser, name, files[name])
-    finally:
-        ser.timeout = old
+           log: Callable[[str], None] = print, repl_timeout: float = 10.0) -> dict:
+    """Copy `files` that differ (all with `force`), restart the app, return its banner dict.
+
+    `repl_timeout`: seconds microfs waits for each answer at the REPL."""
+    todo = list(files) if force else changed(files, remote_files(ser, repl_timeout))
+    todo.sort(key=lambda n: (n == "main.py", n))
+    for name in files:
+        if name not in todo:
+            log(f"  {name}: unchanged")
+    for name in todo:
+        log(f"  {name}: copying {len(files[name]):,} bytes")
+        put_file(ser, name, files[name], repl_timeout)
     return restart(ser, timeout)
 
 

@@ -177,7 +177,8 @@ class Device:
             if ev[0] in kinds:
                 return ev
             if ev[0] == "E":
-                raise MbnnError(f"the micro:bit answered {line or 'us'!r} with an error: {ev[1]}")
+                raise MbnnError(f"the micro:bit answered {line!r} with an error: {ev[1]}" if line else
+                               f"the micro:bit reported an error: {ev[1]}")
             if ev[0] == "P":
                 self.pending.append(ev[1])
 

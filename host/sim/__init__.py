@@ -96,6 +96,8 @@ while True:
             l, line = line.split(b"\n", 1)
             if skip:
                 skip = 0
+            elif len(l) > 80:
+                out("E line too long")
             elif l.strip():
                 handle(l.strip())
         if len(line) > 80:

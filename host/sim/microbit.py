@@ -36,6 +36,9 @@ def configure(fd=None, accel=None, speed=1.0, log=None, buttons=()):
     global _fd, _accel, _speed, _log, _t0
     _fd, _accel, _speed, _t0 = fd, accel, float(speed), time.monotonic()
     _log = open(log, "a", buffering=1) if log else None
+    del _rx[:]
+    for v in _presses.values():
+        del v[:]
     if fd is not None:
         os.set_blocking(fd, False)
     for t, name in buttons:
