@@ -2,7 +2,7 @@
 
 The mlp sees the same integer features the device computes (export/features.py),
 standardized by a per-feature integer offset and float spread that become the
-device's integer input quantizer. The cnn sees the raw window in g.
+device's integer input quantizer. The cnn sees the raw window scaled to +/-1.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from microbit_nn.export import features as int_features
+from microbit_nn.train.models import RAW_UNIT
 
 
 @dataclass
@@ -44,4 +45,4 @@ def to_tensor(kind: str, windows: np.ndarray, norm: FeatureNorm | None) -> torch
     if kind == "mlp":
         assert norm is not None, "the mlp needs a FeatureNorm"
         return torch.tensor(norm.apply(window_features(windows)), dtype=torch.float32)
-    return torch.tensor(windows.astype(np.float32) / 1000.0)
+    return torch.tensor(windows.astype(np.float32) / RAW_UNIT)

@@ -3,7 +3,7 @@ to fake-quantization that mirrors the integer scheme (docs/quantization.md).
 
 Both models take a float tensor already in "input units":
 - `mlp`: standardized integer features z = (f - offset) / std, shape [N, 24];
-- `cnn`: milli-g / 1000 (g), time-major [N, L, 3].
+- `cnn`: milli-g / 2048 (so +/-1 is the +/-2 g range), time-major [N, L, 3].
 The input quantization step of each (`input_scale`) is fixed by the integer
 input stage, so fake-quantizing the input reproduces the device's rounding.
 """
@@ -15,7 +15,8 @@ from torch import nn
 import torch.nn.functional as F
 
 RAW_SHIFT = 4  # cnn input: int8 = round(milli-g / 16), i.e. 16 mg per step, +/-2 g in range
-RAW_SCALE = (1 << RAW_SHIFT) / 1000.0  # that step in g
+RAW_UNIT = 2048.0  # cnn input = milli-g / 2048: powers of two keep fake-quant rounding exact
+RAW_SCALE = (1 << RAW_SHIFT) / RAW_UNIT  # one int8 step in input units
 FEATURE_SCALE = 4.0 / 127  # mlp input: +/-4 standard deviations in int8
 
 
