@@ -1,23 +1,27 @@
 """A deterministic synthetic gesture generator (the demo and test default).
 
 The accelerometer reads gravity (1000 mg) in the device's frame plus the
-hand's own acceleration. Each recording is made by one of a few simulated
-"people", who differ in how they hold the device, how fast and how big they
-move, and their sensor noise. Gestures (all in the device frame, 50 Hz):
-- shake: 4-7 Hz back-and-forth along one axis, 700-1700 mg, wrist rotation;
-  a quarter are slow, small shakes (2.5-4 Hz, 350-800 mg).
+hand's own acceleration. Each recording is made by one of a dozen simulated
+"people" (drawn from the seed), who differ in how they hold the device, how
+fast and how big they move, their preferred motion axes, and their sensor
+noise. Gestures (in the device frame, 50 Hz; speeds and sizes also scale
+with the person's tempo and size factors):
+- shake: 4-7 Hz back-and-forth along one axis, 700-1700 mg, with wrist
+  rotation and hand jitter; a fifth are slow, small shakes (3-4 Hz, 350-800 mg).
 - circle: two orthogonal sinusoids 90 degrees apart, 0.9-2 Hz, an ellipse
-  in a plane near the device's; a quarter are small (150-350 mg).
-- flick: one sharp pulse (~100-200 ms) with a rebound, 800-2000 mg; a
-  quarter are gentle (350-700 mg).
-- tilt: a smooth rotation of gravity by 30-80 degrees in 0.25-0.9 s.
-- still: gravity with slow drift of a few degrees, hand tremor and sway.
-Periodic gestures last 1.2-2 s; flicks and tilts last 1.2-1.8 s with the
-event placed so that every 50-sample window cut from the recording
-(train/datasets.py) contains it (at a different offset in each). All
-recordings get Gaussian noise (10-30 mg), are rounded to int milli-g and
-clipped to +/-2048. Only numpy Generators seeded from `seed` are used, and
-each class has its own stream, so a class's recordings do not depend on
+  in a plane near one of the device's, hand jitter; a fifth are small
+  (200-350 mg).
+- flick: one sharp pulse (~100-200 ms) with a rebound and a small poke of
+  the device, 800-2000 mg; a quarter are gentle (350-700 mg).
+- tilt: a smooth rotation of gravity by 30-80 degrees in 0.25-0.8 s.
+- still: gravity only.
+Every recording also gets a slow drift of a few degrees, sway (10-40 mg),
+8-12 Hz tremor (3-15 mg) and Gaussian noise (10-30 mg), then is rounded to
+int milli-g and clipped to +/-2048. Shakes, circles and stills last 1.2-2 s;
+flicks and tilts 1.2-1.6 s, with the event placed so that every 50-sample
+window cut from the recording (train/datasets.py) contains it, at a
+different offset in each. Only numpy Generators seeded from `seed` are used,
+and each class has its own stream, so a class's recordings do not depend on
 which other classes are asked for.
 """
 
@@ -69,7 +73,7 @@ def _rotate(v: np.ndarray, axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
 
 
 def _smooth(rng: np.random.Generator, t: np.ndarray, lo: float = 0.2, hi: float = 1.0) -> np.ndarray:
-    """A slow random wobble in [-1, 1] (three sinusoids of lo..hi Hz)."""
+    """A random wobble in [-1, 1]: three sinusoids of lo..hi Hz."""
     a = rng.uniform(0.3, 1, 3)
     f, ph = rng.uniform(lo, hi, 3), rng.uniform(0, 2 * np.pi, 3)
     return (a[:, None] * np.sin(2 * np.pi * f[:, None] * t + ph[:, None])).sum(0) / a.sum()
@@ -174,6 +178,8 @@ def make_recordings(n_per_class: int = DEFAULT_PER_CLASS, seed: int = 0,
     unknown = [c for c in classes if c not in _MAKERS]
     if unknown:
         raise MbnnError(f"unknown synthetic class(es) {unknown}; choose from {list(CLASSES)}")
+    if seed < 0:
+        raise MbnnError(f"seed {seed} is negative; use a seed >= 0")
     people = _people(seed)
     recs = []
     for cls in classes:
