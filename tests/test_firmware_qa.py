@@ -1,22 +1,23 @@
-"""firmware/qa.py (asm_thumb kernels) on the emulated micro:bit V1.
+"""firmware/qa.py (Thumb-1 int8 kernels) against qk and the numpy reference.
 
-qa and qk both run on the device on the same inputs; the host compares both
-outputs with the numpy reference (export/reference.py). Cases travel in one
-binary file in the device's filesystem, so one QEMU boot checks them all.
-A second boot counts instructions (-icount shift=0: 1 us = 1,000
-instructions) for qa and qk; those counts are deterministic, not wall-clock.
+On the emulated micro:bit V1, qa and qk run on the same inputs and the host
+compares both outputs with export/reference.py: one boot checks every case
+(they travel as one binary file in the device's file system). A second boot
+counts instructions (-icount shift=0: 1 us of device time = 1,000
+instructions, deterministic, not wall-clock) for qa and qk.
+
+qa's machine code is data() words; each "#:" comment above them is their
+assembly source. A small Thumb-1 assembler here (its encodings checked
+against llvm-mc when it was written) re-assembles the comments and checks
+they give exactly the words, so the readable listing cannot drift.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import select
 import shutil
 import struct
-import subprocess
-import tempfile
-import time
 
 import numpy as np
 import pytest
@@ -26,8 +27,8 @@ from microbit_nn.firmware import FIRMWARE_DIR
 
 pytestmark = pytest.mark.emulator
 
-QEMU = shutil.which("qemu-system-arm")
-needs_qemu = pytest.mark.skipif(QEMU is None, reason="qemu-system-arm is not installed")
+needs_qemu = pytest.mark.skipif(shutil.which(os.environ.get("MBNN_QEMU", "qemu-system-arm")) is None,
+                                reason="qemu-system-arm is not installed")
 
 # Header of one case in c.bin: 12 int16 (kind, L, ci, k, st, pd, co, nx, nw, lo, ny, 0).
 HEAD = struct.Struct("<12h")
@@ -87,42 +88,19 @@ go()
 """
 
 
-# A finished traceback: stop reading there, since the device then scrolls the
-# error across its LEDs for tens of seconds before it shows the REPL.
-TRACEBACK = re.compile(rb"Traceback[^\n]*\n(?:  [^\n]*\n)*[^ \n][^\n]*\n")
+# END, or a finished traceback: stop there, since after one the device
+# scrolls the error across its LEDs for tens of seconds.
+DONE = re.compile(rb"END\r?\n|Traceback[^\n]*\n(?:  [^\n]*\n)*[^ \r\n][^\n]*\n")
 
 
 def boot(files: dict[str, bytes], timeout: float = 120.0) -> str:
-    """Build a V1 hex holding `files`, boot it in QEMU, return serial output up to END.
+    """Boot an emulated V1 holding `files` (instructions counted); return its output up to END.
 
-    Raises AssertionError with the output if the device printed a traceback.
+    Fails the test with the output if the device printed a traceback instead.
     """
-    import micropython_microbit_fs as mfs
+    from microbit_nn.host.emulator import run_files
 
-    hexdata = mfs.add_files(mfs.get_bundled_hex(1).content,
-                            [mfs.File(n, d) for n, d in files.items()])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "t.hex")
-        with open(path, "w") as fh:
-            fh.write(hexdata)
-        proc = subprocess.Popen(
-            [QEMU, "-M", "microbit", "-display", "none", "-device", f"loader,file={path}",
-             "-serial", "stdio", "-monitor", "none", "-icount", "shift=0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        out = b""
-        end = time.monotonic() + timeout
-        try:
-            while time.monotonic() < end and b"END" not in out and not TRACEBACK.search(out):
-                ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-                if ready:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    if not chunk:
-                        break
-                    out += chunk
-        finally:
-            proc.kill()
-            proc.wait()
-    text = out.decode("latin-1").replace("\r", "")
+    text = run_files(files, DONE, timeout=timeout, icount=True)
     assert "END" in text, f"device did not finish:\n{text[-2000:]}"
     return text
 
@@ -272,3 +250,137 @@ def test_import_qa_raises_importerror_under_cpython():
 
     with pytest.raises(ImportError):
         firmware.load("qa")
+
+
+# --- the "#:" listing in qa.py assembles to its data() words -----------------
+
+CONDS = dict(eq=0, ne=1, hs=2, lo=3, mi=4, pl=5, vs=6, vc=7, hi=8, ls=9, ge=10, lt=11, gt=12,
+             le=13)
+ALU = dict(ands=0, eors=1, lsls=2, lsrs=3, asrs=4, adcs=5, sbcs=6, rors=7, tst=8, cmp=10,
+           cmn=11, orrs=12, bics=14, mvns=15)
+REG_OFFSET = dict(str=0x5000, strb=0x5400, ldrsb=0x5600, ldr=0x5800, ldrb=0x5C00)
+
+
+def _reg(t: str, low: bool = True) -> int:
+    n = 13 if t == "sp" else int(re.fullmatch(r"r(\d+)", t).group(1))
+    assert not low or n < 8, f"{t} must be r0-r7"
+    return n
+
+
+def _imm(t: str, limit: int, step: int = 1) -> int:
+    v = int(t.lstrip("#"), 0)
+    assert t.startswith("#") and 0 <= v < limit and v % step == 0, t
+    return v // step
+
+
+def encode(op: str, a: list[str], pc: int, labels: dict[str, int]) -> int:
+    """One Thumb-1 (ARMv6-M) instruction in unified syntax -> its 16-bit word."""
+    if op in ("push", "pop"):
+        bits = 0
+        for r in a[0].strip("{}").replace(" ", "").split(","):
+            bits |= 0x100 if r in ("lr", "pc") else 1 << _reg(r)
+        return (0xB400 if op == "push" else 0xBC00) | bits
+    if op in REG_OFFSET or op == "ldrb":
+        t = _reg(a[0])
+        n, m = (v.strip() for v in a[1].strip("[]").split(","))
+        if m.startswith("#"):
+            if n == "sp":
+                return 0x9800 | t << 8 | _imm(m, 1024, 4)
+            if op in ("ldr", "str"):
+                return (0x6800 if op == "ldr" else 0x6000) | _imm(m, 128, 4) << 6 | _reg(n) << 3 | t
+            return (0x7800 if op == "ldrb" else 0x7000) | _imm(m, 32) << 6 | _reg(n) << 3 | t
+        return REG_OFFSET[op] | _reg(m) << 6 | _reg(n) << 3 | t
+    if op in ("mov", "add") and len(a) == 2 and not a[1].startswith("#"):  # high registers
+        d, m = _reg(a[0], False), _reg(a[1], False)
+        return (0x4600 if op == "mov" else 0x4400) | (d >> 3) << 7 | m << 3 | d & 7
+    if op == "movs":
+        return 0x2000 | _reg(a[0]) << 8 | _imm(a[1], 256)
+    if op == "cmp" and a[1].startswith("#"):
+        return 0x2800 | _reg(a[0]) << 8 | _imm(a[1], 256)
+    if op in ("adds", "subs"):
+        sub = op == "subs"
+        if len(a) == 2:
+            return (0x3800 if sub else 0x3000) | _reg(a[0]) << 8 | _imm(a[1], 256)
+        d, n = _reg(a[0]), _reg(a[1])
+        if a[2].startswith("#"):
+            return (0x1E00 if sub else 0x1C00) | _imm(a[2], 8) << 6 | n << 3 | d
+        return (0x1A00 if sub else 0x1800) | _reg(a[2]) << 6 | n << 3 | d
+    if op == "rsbs":
+        assert a[2] == "#0"
+        return 0x4240 | _reg(a[1]) << 3 | _reg(a[0])
+    if op == "muls":
+        assert a[0] == a[2], "muls Rd, Rn, Rd"
+        return 0x4340 | _reg(a[1]) << 3 | _reg(a[0])
+    if op in ("lsls", "lsrs", "asrs") and len(a) == 3:
+        base = dict(lsls=0x0000, lsrs=0x0800, asrs=0x1000)[op]
+        return base | _imm(a[2], 32) << 6 | _reg(a[1]) << 3 | _reg(a[0])
+    if op in ALU:
+        return 0x4000 | ALU[op] << 6 | _reg(a[1]) << 3 | _reg(a[0])
+    if op == "b" or op[1:] in CONDS:
+        off = labels[a[0]] - (pc + 4)
+        if op == "b":
+            assert -2048 <= off < 2048
+            return 0xE000 | (off >> 1) & 0x7FF
+        assert -256 <= off < 256, f"{op} {a[0]} is out of range"
+        return 0xD000 | CONDS[op[1:]] << 8 | (off >> 1) & 0xFF
+    raise ValueError(f"unknown instruction {op} {a}")
+
+
+def assemble(lines: list[str]) -> list[list[int]]:
+    """Lines of ';'-separated instructions (labels 'X:') -> the words of each line."""
+    parsed, labels, pc = [], {}, 0
+    for line in lines:
+        items = []
+        for part in line.split(";"):
+            m = re.match(r"\s*(?:([A-Za-z]\w*):)?\s*(.*?)\s*$", part)
+            if m.group(1):
+                labels[m.group(1)] = pc
+            if m.group(2):
+                op, _, rest = m.group(2).partition(" ")
+                items.append((pc, op, re.findall(r"\[[^\]]*\]|\{[^}]*\}|[^,\s][^,]*", rest)))
+                pc += 2
+        parsed.append(items)
+    return [[encode(op, [v.strip() for v in a], at, labels) for at, op, a in items]
+            for items in parsed]
+
+
+def asm_functions(src: str) -> dict[str, tuple[list[str], list[list[int]]]]:
+    """name -> ("#:" listing lines, data() words of each line) of every asm function."""
+    out, name = {}, None
+    for line in src.splitlines():
+        m = re.match(r"\s*def (\w+)\(", line)
+        if m:
+            name = m.group(1)
+        t = line.strip()
+        if name and t.startswith("#: "):
+            out.setdefault(name, ([], []))[0].append(t[3:])
+        elif name and t.startswith("data(2, "):
+            out.setdefault(name, ([], []))[1].append([int(v, 0) for v in t[8:-1].split(",")])
+    return out
+
+
+def test_assembler_matches_known_encodings():
+    """Encodings from the ARMv6-M manual (and llvm-mc), one per instruction form."""
+    known = {"push {r3}": 0xB408, "pop {r1}": 0xBC02, "str r0, [r3, #44]": 0x62D8,
+             "ldr r7, [sp, #0]": 0x9F00, "ldr r2, [r2, r1]": 0x5852, "ldrsb r0, [r2, r4]": 0x5710,
+             "strb r3, [r5, #0]": 0x702B, "mov r12, r2": 0x4694, "mov r3, r12": 0x4663,
+             "add r12, r0": 0x4484, "movs r5, #3": 0x2503, "cmp r3, #127": 0x2B7F,
+             "adds r2, #4": 0x3204, "adds r5, r4, #1": 0x1C65, "subs r2, r2, r0": 0x1A12,
+             "rsbs r4, r4, #0": 0x4264, "muls r5, r4, r5": 0x4365, "lsls r1, r0, #2": 0x0081,
+             "lsls r5, r4": 0x40A5, "asrs r3, r2": 0x4113, "ands r5, r4": 0x4025,
+             "cmp r2, r3": 0x429A}
+    for text, word in known.items():
+        assert assemble([text]) == [[word]], text
+    assert assemble(["X: b X"]) == [[0xE7FE]]
+    assert assemble(["bne Y; movs r0, #0; Y: movs r0, #1"])[0][0] == 0xD100
+
+
+def test_qa_listing_assembles_to_its_data_words():
+    with open(os.path.join(FIRMWARE_DIR, "qa.py")) as fh:
+        funcs = asm_functions(fh.read())
+    assert set(funcs) >= {"_a", "_c"}
+    for name, (listing, words) in funcs.items():
+        if not words:
+            continue
+        assert len(listing) == len(words), f"{name}: one '#:' line above each data() line"
+        assert assemble(listing) == words, f"{name}: '#:' listing and data() words differ"
