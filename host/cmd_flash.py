@@ -35,8 +35,11 @@ def check_hex(text: str, name: str = "the file") -> int:
         bad = f"{name} is not a valid Intel .hex file (line {n}"
         if ended:
             raise MbnnError(f"{bad}: data after the end record): rebuild it with 'mbnn build'")
-        if not line.startswith(":") or len(line) < 11 or len(line) % 2 == 0:
+        if not line.startswith(":"):
             raise MbnnError(f"{bad}: not a ':' record): build one with 'mbnn build'")
+        if len(line) < 11 or len(line) % 2 == 0:
+            raise MbnnError(f"{bad}: a record cut short): the file is truncated or damaged; rebuild it "
+                            "with 'mbnn build'")
         try:
             raw = bytes.fromhex(line[1:])
         except ValueError:

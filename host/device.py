@@ -189,12 +189,13 @@ class Device:
 
     def wait_banner(self, timeout: float | None = None) -> dict:
         """Wait for the boot banner after a reset; asks with `!i` once if it was missed."""
+        timeout = self.timeout if timeout is None else timeout
         try:
             return self._ask(None, "I", timeout, what="print its banner after the reset")[1]
         except Disconnected:
             raise
         except MbnnError:
-            return self.info(timeout=3.0)
+            return self.info(timeout=min(3.0, timeout))
 
     def free_heap(self) -> int:
         """`gc.mem_free()` on the device now, in bytes (`!g`)."""

@@ -1,0 +1,163 @@
+"""`mbnn stream` (host/cmd_stream.py) against the simulated micro:bit.
+
+The stub app's logits follow a rule on the accelerometer table the test
+chooses (the oracle); faults: noise, unplug/replug, a board that never
+comes back, a silent board, Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from microbit_nn.errors import MbnnError
+from microbit_nn.host import cmd_stream, discover
+from microbit_nn.host.device import Device, Prediction
+from microbit_nn.host.sim import STUB_MAIN, SimDevice
+
+FIRMWARE_MAIN = Path(__file__).resolve().parents[1] / "firmware" / "main.py"
+STILL = [(160, -240, 1000)] * 10  # stub logits: mean // 8 -> (20, -30, 125), class z, conf 100
+WANT = {"k": 2, "label": "z", "conf": 100, "logits": [20, -30, 125]}
+
+
+def ns(**kw) -> argparse.Namespace:
+    a = argparse.Namespace(port=None, emulator=None, csv=None, json=False, count=None, timeout=5.0, reconnect=30.0)
+    a.__dict__.update(kw)
+    return a
+
+
+def test_json_lines(capsys):
+    with SimDevice({"main.py": STUB_MAIN, "noise": b""}, accel=STILL, speed=4.0) as sim:
+        assert cmd_stream.run(ns(port=sim.port, json=True, count=5)) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5
+    assert all({k: r[k] for k in WANT} == WANT for r in rows)  # noise never leaks into the output
+    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+
+
+def test_csv_rows_flushed_one_by_one(tmp_path):
+    path = tmp_path / "p.csv"
+    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0) as sim:
+        ser = discover.open_port(sim.port)
+        dev = Device(ser)
+        dev.info()
+        sink = cmd_stream.CsvSink(str(path))
+        preds = dev.predictions()
+        sink(cmd_stream.record(next(preds), dev), dev)
+        rows = list(csv.DictReader(path.open()))  # readable before the sink is closed
+        assert len(rows) == 1 and rows[0]["label"] == "z" and rows[0]["logit_y"] == "-30"
+        sink(cmd_stream.record(next(preds), dev), dev)
+        sink.close()
+        ser.close()
+        assert cmd_stream.run(ns(port=sim.port, csv=str(path), count=2)) == 0  # appends, one header
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 4 and {r["logit_z"] for r in rows} == {"125"}
+
+
+def test_terminal_view_renders_classes():
+    view = cmd_stream.View("/dev/ttyACM0")
+
+    class D:
+        meta = {"classes": ["shake", "still"]}
+
+        @staticmethod
+        def label(k):
+            return ["shake", "still"][k] if k >= 0 else "unknown"
+    for p in (Prediction(1, 1, 93, (-20, 60)), Prediction(2, 0, 55, (30, 10))):
+        view.times.append(time.monotonic())
+        view.recent.append(p.k)
+        view.last = cmd_stream.record(p, D)
+    con = Console(record=True, width=80)
+    con.print(view.render(D))
+    text = con.export_text()
+    assert "shake" in text and "still" in text and "55%" in text and "unknown" in text
+
+
+def test_view_mode_runs(capsys):
+    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0) as sim:
+        assert cmd_stream.run(ns(port=sim.port, count=3)) == 0
+    assert capsys.readouterr().out == ""  # the view draws on stderr, stdout stays clean
+
+
+def test_survives_unplug_and_replug(tmp_path, capsys):
+    link = tmp_path / "ttyMB"
+    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0, link=link) as sim:
+        def cable():
+            time.sleep(1.2)
+            sim.unplug()
+            time.sleep(1.0)
+            sim.replug()
+        t = threading.Thread(target=cable)
+        t.start()
+        assert cmd_stream.run(ns(port=str(link), json=True, count=25, reconnect=20.0)) == 0
+        t.join()
+    cap = capsys.readouterr()
+    rows = [json.loads(l) for l in cap.out.splitlines()]
+    assert len(rows) == 25 and all(r["logits"] == WANT["logits"] for r in rows)
+    assert "disconnected" in cap.err and "reconnected" in cap.err
+    seqs = [r["seq"] for r in rows]
+    assert any(b < a for a, b in zip(seqs, seqs[1:]))  # the board restarted: its sequence started over
+
+
+def test_board_that_does_not_come_back(tmp_path):
+    link = tmp_path / "ttyMB"
+    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0, link=link) as sim:
+        threading.Timer(0.5, sim.unplug).start()
+        t0 = time.monotonic()
+        with pytest.raises(MbnnError, match="did not come back within 1 s"):
+            cmd_stream.run(ns(port=str(link), json=True, reconnect=1.0))
+        assert time.monotonic() - t0 < 15
+
+
+def test_silent_board_gives_a_clear_error():
+    with SimDevice({"main.py": "from microbit import sleep\nwhile True:\n    sleep(50)\n"}) as sim:
+        with pytest.raises(MbnnError, match=r"did not answer '!i' within 0.5 s.*mbnn flash"):
+            cmd_stream.run(ns(port=sim.port, json=True, timeout=0.5))
+
+
+def test_no_predictions_gives_a_clear_error():
+    quiet = STUB_MAIN.replace("W, HOP, NAMES = 10, 250", "W, HOP, NAMES = 10, 10 ** 9")
+    assert quiet != STUB_MAIN
+    with SimDevice({"main.py": quiet}) as sim:
+        with pytest.raises(MbnnError, match="did not send a prediction within 0.5 s"):
+            cmd_stream.run(ns(port=sim.port, json=True, timeout=0.5))
+
+
+def test_ctrl_c_stops_cleanly(monkeypatch, capsys, tmp_path):
+    calls = {"n": 0}
+    real = cmd_stream.record
+
+    def interrupt_third(p, dev):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(p, dev)
+    monkeypatch.setattr(cmd_stream, "record", interrupt_third)
+    path = tmp_path / "p.csv"
+    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0) as sim:
+        assert cmd_stream.run(ns(port=sim.port, csv=str(path))) == 0
+    assert "stopped after 2 predictions" in capsys.readouterr().err
+    assert len(list(csv.DictReader(path.open()))) == 2  # the file was closed properly
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not FIRMWARE_MAIN.exists(), reason="firmware/main.py (the real app, helper H5) not written yet")
+def test_stream_from_the_emulator(tmp_path, capsys, rng, qmodel_factory):
+    if not shutil.which("qemu-system-arm"):
+        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
+    writer = pytest.importorskip("microbit_nn.export.writer", reason="export/writer.py (H5) not written yet")
+    from microbit_nn.export.hexbuild import build_hex, write_hex
+
+    qm = qmodel_factory("mlp", rng, n_classes=3)
+    hexfile = write_hex(build_hex(writer.device_files(qm, "v1"), "v1"), tmp_path / "app.hex")
+    assert cmd_stream.run(ns(emulator=str(hexfile), json=True, count=3, timeout=30.0)) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and all(len(r["logits"]) == 3 and r["label"] in qm.classes + ["unknown"] for r in rows)
