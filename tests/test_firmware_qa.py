@@ -384,3 +384,114 @@ def test_qa_listing_assembles_to_its_data_words():
             continue
         assert len(listing) == len(words), f"{name}: one '#:' line above each data() line"
         assert assemble(listing) == words, f"{name}: '#:' listing and data() words differ"
+
+
+# --- instruction counts on the emulated V1 ------------------------------------
+
+BENCH_MAIN = """\
+import gc
+gc.collect()
+f0 = gc.mem_free()
+import qa
+gc.collect()
+f1 = gc.mem_free()
+import qk
+gc.collect()
+print('M', f0 - f1, f1 - gc.mem_free())
+import tb
+from array import array
+gc.collect()
+W = array('b', range(1024))  # no temporary copy, unlike bytes(1024)
+for i in range(1024):
+    W[i] = (i * 37) % 255 - 127
+tb.go(W)
+"""
+
+# T lines: kernel, L (0 = dense), ci (dense: n), co, k, st, pd, calls, microseconds.
+BENCH_RUNNER = """\
+import gc
+import utime
+import micropython
+from array import array
+import qa
+import qk
+@micropython.asm_thumb
+def sp(r0):
+    label(L)
+    sub(r0, r0, 1)
+    bne(L)
+def A(t, n, v):
+    a = array(t, bytes(n * (4 if t == 'i' else 1)))
+    for i in range(n):
+        a[i] = v
+    return a
+def tm(K, W, L, ci, co, k, st, pd, r):
+    x = A('b', L * ci if L else ci, -77)
+    y = A('b', ((L + 2 * pd - k) // st + 1) * co if L else co, 0)
+    b = A('i', co, 5)
+    m = A('i', co, 3)
+    s = A('i', co, 16)
+    n = 1  # one call first: the first call of a layout allocates a little
+    for _ in range(2):
+        gc.collect()
+        t = utime.ticks_us()
+        if L:
+            for _ in range(n):
+                K.conv(x, L, ci, W, k, st, pd, b, m, s, y, 0)
+        else:
+            for _ in range(n):
+                K.dense(x, W, b, m, s, y, -128)
+        t = utime.ticks_diff(utime.ticks_us(), t)
+        n = r
+    print('T', K.__name__, L, ci, co, k, st, pd, r, t)
+def go(W):
+    t = utime.ticks_us()
+    sp(10000000)
+    print('S', 20000000, utime.ticks_diff(utime.ticks_us(), t))
+    for n in (128, 256):
+        tm(qa, W, 0, n, 4, 1, 1, 0, 1000)
+        tm(qk, W, 0, n, 4, 1, 1, 0, 2)
+    for co in (1, 8):
+        tm(qa, W, 0, 4, co, 1, 1, 0, 1000)
+        tm(qk, W, 0, 4, co, 1, 1, 0, 20)
+    for K, r in ((qa, 500), (qk, 2)):
+        tm(K, W, 50, 3, 6, 5, 2, 2, r)
+        tm(K, W, 23, 6, 8, 3, 1, 1, r)
+    print('END')
+"""
+
+
+def bench_numbers(text: str) -> dict[str, float]:
+    """Instruction counts (1 us = 1,000 instructions) from the bench output."""
+    us = {}
+    for line in text.splitlines():
+        f = line.split()
+        if f[:1] == ["T"]:
+            us[(f[1],) + tuple(int(v) for v in f[2:8])] = int(f[9]) * 1000 / int(f[8])
+        elif f[:1] == ["S"]:
+            spin = int(f[2]) * 1000 / int(f[1])
+        elif f[:1] == ["M"]:
+            mem = [int(v) for v in f[1:3]]
+    out = {"irq_factor": spin, "qa_import_bytes": mem[0], "qk_import_bytes": mem[1]}
+    for K in ("qa", "qk"):
+        def d(n, co):
+            return us[(K, 0, n, co, 1, 1, 0)]
+        out[K + "_per_mac"] = (d(256, 4) - d(128, 4)) / (128 * 4)
+        out[K + "_per_output_n4"] = (d(4, 8) - d(4, 1)) / 7
+        out[K + "_dense_call_n4_co1"] = d(4, 1)
+        out[K + "_conv_50x3_k5s2p2_co6"] = us[(K, 50, 3, 6, 5, 2, 2)]
+        out[K + "_conv_23x6_k3s1p1_co8"] = us[(K, 23, 6, 8, 3, 1, 1)]
+    out["mac_ratio"] = out["qk_per_mac"] / out["qa_per_mac"]
+    return out
+
+
+@needs_qemu
+def test_qa_instruction_counts_on_device():
+    """qa: at most 6 instructions a MAC and >= 100x fewer than qk (counts, not time)."""
+    text = boot({"main.py": BENCH_MAIN.encode(), "tb.py": BENCH_RUNNER.encode(),
+                 "qa.py": firmware_file("qa.py"), "qk.py": firmware_file("qk.py")}, timeout=300)
+    got = bench_numbers(text)
+    print("\n".join(f"{k}: {v:.4g}" for k, v in got.items()))
+    assert got["qa_per_mac"] <= 6.0
+    assert got["mac_ratio"] >= 100
+    assert got["qa_conv_50x3_k5s2p2_co6"] * 10 < got["qk_conv_50x3_k5s2p2_co6"]
