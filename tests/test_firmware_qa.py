@@ -25,10 +25,12 @@ import pytest
 from microbit_nn.export import reference as ref
 from microbit_nn.firmware import FIRMWARE_DIR
 
-pytestmark = pytest.mark.emulator
+# Device tests: marked `emulator`, skipped where QEMU is missing.
+_NO_QEMU = shutil.which(os.environ.get("MBNN_QEMU", "qemu-system-arm")) is None
 
-needs_qemu = pytest.mark.skipif(shutil.which(os.environ.get("MBNN_QEMU", "qemu-system-arm")) is None,
-                                reason="qemu-system-arm is not installed")
+
+def needs_qemu(test):
+    return pytest.mark.emulator(pytest.mark.skipif(_NO_QEMU, reason="qemu-system-arm is not installed")(test))
 
 # Header of one case in c.bin: 12 int16 (kind, L, ci, k, st, pd, co, nx, nw, lo, ny, 0).
 HEAD = struct.Struct("<12h")
