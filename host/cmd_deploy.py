@@ -74,11 +74,14 @@ def patient(ser, seconds: float = 10.0) -> Iterator[None]:
 
 
 def _execute(ser, code: str, wait: float) -> str:
-    try:
-        with patient(ser, wait):
-            out, err = microfs.execute([code], ser)
-    except (OSError, ValueError) as exc:  # microfs: IOError, or a reply it cannot split (timeout)
-        raise MbnnError(_NO_REPL.format(exc or "no answer")) from None
+    for attempt in (1, 2):  # a board still booting can miss the first Ctrl-C: try once more
+        try:
+            with patient(ser, wait):
+                out, err = microfs.execute([code], ser)
+            break
+        except (OSError, ValueError) as exc:  # microfs: IOError, or a reply it cannot split (timeout)
+            if attempt == 2:
+                raise MbnnError(_NO_REPL.format(exc or "no answer")) from None
     if err:
         raise MbnnError(f"the micro:bit failed to list its files ({microfs.clean_error(err)}): "
                         "re-flash it with 'mbnn build' + 'mbnn flash'")

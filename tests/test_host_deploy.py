@@ -144,6 +144,7 @@ def test_deploy_onto_the_emulated_v1():
     app = ("from microbit import *\nimport model\nprint('I mbnn 0.0 tiny 10 20 250 %d a,b' % model.N)\n"
            "while True:\n    sleep(100)\n").encode()
     with Emulator.from_files({"main.py": app, "model.py": b"N = 1\n"}) as emu:
+        emu.wait_banner()
         listing = cmd_deploy.remote_files(emu.serial)
         assert listing["main.py"] == (len(app), cmd_deploy.fletcher16(app))
         model = b"N = 2\n" + b"# padding\n" * 150
@@ -161,5 +162,6 @@ def test_deploy_a_model_onto_the_real_app_in_the_emulator(rng, qmodel_factory):
 
     qm1, qm2 = qmodel_factory("mlp", rng, n_classes=3), qmodel_factory("mlp", rng, n_classes=4)
     with Emulator.from_files(writer.device_files(qm1, "v1")) as emu:
+        emu.wait_banner(timeout=30.0)
         meta = cmd_deploy.deploy(emu.serial, writer.device_files(qm2, "v1"), timeout=30.0)
         assert meta["classes"] == list(qm2.classes)

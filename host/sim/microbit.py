@@ -150,6 +150,11 @@ class _Uart:
 
     def any(self):
         _pump()
+        if not _rx and _fd is not None:
+            # An app polling in a tight loop would spin a host core at 100%: idle 1 ms
+            # (the real device is far slower than that per loop anyway).
+            select.select([_fd], [], [], 0.001)
+            _pump()
         return len(_rx) > 0
 
     def read(self, n=None):
