@@ -296,9 +296,8 @@ def affine_bound(acc, m, s, real):
 @given(seeds, st.integers(1, 48), st.integers(1, 10), st.floats(1e-3, 1.0), st.floats(1e-3, 10.0), st.booleans())
 def test_dense_tracks_float(seed, n_in, n_out, s_in, s_out, relu):
     rng = np.random.default_rng(seed)
-    wq, sw, bq = quant.quantize_layer(rng.normal(0, 0.5, (n_out, n_in)), rng.normal(0, 1.0, n_out), s_in)
     bias = rng.normal(0, 1.0, n_out)
-    bq = quant.quantize_bias(bias, s_in, sw)
+    wq, sw, bq = quant.quantize_layer(rng.normal(0, 0.5, (n_out, n_in)), bias, s_in)  # bias never clips
     m, s = quant.requant_affine(wq, bq, s_in, sw, s_out)
     x = rng.integers(-128, 128, (16, n_in))
     y = R.dense(x, wq, bq, m, s, relu)
@@ -316,8 +315,7 @@ def test_conv_tracks_float(seed, L, ci, co, k, stride, pad, s_in, s_out):
     rng = np.random.default_rng(seed)
     w = rng.normal(0, 0.5, (co, ci, k))  # torch layout [Cout, Cin, K]
     bias = rng.normal(0, 1.0, co)
-    wq, sw = quant.quantize_weights(w.transpose(0, 2, 1))  # ours: [Cout, K, Cin]
-    bq = quant.quantize_bias(bias, s_in, sw)
+    wq, sw, bq = quant.quantize_layer(w.transpose(0, 2, 1), bias, s_in)  # ours: [Cout, K, Cin]
     m, s = quant.requant_affine(wq, bq, s_in, sw, s_out)
     x = rng.integers(-128, 128, (8, L, ci))
     y = R.conv1d(x, wq, bq, m, s, stride, pad, relu=False)
