@@ -253,14 +253,16 @@ class Emulator:
     def read_until(self, pattern: bytes | str | Pattern, timeout: float = 20.0) -> bytes:
         """Reads the board's output up to and including `pattern`.
 
-        A bytes/str pattern stops exactly at its end. A compiled regex is checked
-        whenever a line ends or the output pauses; what was read past the match is
-        kept in `pending` for the next call. Raises MbnnError after `timeout` s
-        (or if QEMU dies) with what was received.
+        A bytes/str pattern stops exactly at its end, so the port is left at the
+        next byte. A compiled regex (bytes or text) is checked after each chunk
+        read; what was read past the match is kept in `pending` for the next
+        call of this method. The board ends lines with `\r\n`. Raises MbnnError
+        after `timeout` s (or if QEMU dies) with what was received.
         """
         if isinstance(pattern, str):
             pattern = pattern.encode()
-        elif not isinstance(pattern, bytes) and isinstance(pattern.pattern, str):  # a text regex: match it on bytes
+        elif not isinstance(pattern, bytes) and isinstance(pattern.pattern, str):
+            # a text regex: match it on the raw bytes
             pattern = re.compile(pattern.pattern.encode(), pattern.flags & ~re.UNICODE)
         buf = bytearray(self.pending)
         self.pending = b""

@@ -16,6 +16,8 @@ import time
 
 import microfs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.export.hexbuild import build_hex, write_hex
@@ -168,3 +170,18 @@ def test_not_a_hex_is_refused(tmp_path):
         Emulator(bad)
     with pytest.raises(MbnnError, match="not found"):
         Emulator(tmp_path / "missing.hex")
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=st.binary(max_size=60), pattern=st.binary(min_size=1, max_size=5))
+def test_bytes_pattern_reads_stop_exactly_at_the_match(stream, pattern):
+    # Reading in _safe_count-sized steps never consumes a byte past the first match.
+    stream += pattern
+    first = stream.find(pattern) + len(pattern)
+    buf, pos = bytearray(), 0
+    while emulator._match_end(pattern, buf) is None:
+        n = emulator._safe_count(pattern, buf)
+        assert n >= 1
+        buf += stream[pos:pos + n]
+        pos += n
+    assert emulator._match_end(pattern, buf) == len(buf) == first
