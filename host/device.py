@@ -9,6 +9,7 @@ answer are kept for `predictions()`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from microbit_nn.errors import MbnnError
 from microbit_nn.host.serialio import LineReader, send_line
 
 MAX_LINE = 80  # protocol limit, both directions
+_EXC = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b")
 NOT_RUNNING = "is it running microbit-nn? flash it with 'mbnn build' + 'mbnn flash'"
 
 
@@ -121,6 +123,7 @@ class Device:
         self.errors: deque[str] = deque(maxlen=16)
         self.noise: deque[str] = deque(maxlen=4)
         self._raw = self._replay = False
+        self._trace = self.crash = ""  # last exception line of a traceback; set once the REPL shows
 
     # -- transport ---------------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -140,11 +143,13 @@ class Device:
             raise Disconnected(f"the micro:bit's serial port went away ({_cause(exc)}): is it still plugged in?") from None
         if line is None:
             return None
+        if line.startswith(">>> "):  # the REPL's prompt has no newline: it prefixes the next line
+            line = line[4:]
         ev = parse_line(line)
         if ev is None:
-            if line.strip():
-                self.noise.append(line.strip()[:60])
+            self._watch(line.strip())
             return None
+        self._trace = self.crash = ""  # the app talks: whatever crashed before, it runs now
         if ev[0] == "I":
             self.meta = ev[1]
         elif ev[0] == "B":
@@ -152,6 +157,24 @@ class Device:
         elif ev[0] == "E":
             self.errors.append(ev[1])
         return ev
+
+    def _watch(self, text: str) -> None:
+        """Follow non-protocol output: a traceback then the REPL banner means the app has stopped."""
+        if not text:
+            return
+        self.noise.append(text[:60])
+        if text.startswith("Traceback (most recent call last)"):
+            self._trace = "?"
+        elif self._trace and _EXC.match(text):
+            self._trace = text[:100]
+        elif self._trace and text.startswith('Type "help()"'):
+            self.crash = self._trace
+
+    def _stopped(self) -> MbnnError:
+        hint = ("the model is too big for this board: train a smaller one (--hidden, mlp rather than cnn) "
+                "and check 'mbnn budget'" if "MemoryError" in self.crash else
+                "press reset; if it happens again, rebuild and flash with 'mbnn build' + 'mbnn flash'")
+        return MbnnError(f"the micro:bit's app stopped with {self.crash} (it is at the MicroPython prompt): {hint}")
 
     def _silent(self, what: str, timeout: float) -> MbnnError:
         seen = " | ".join(self.noise)
@@ -172,6 +195,8 @@ class Device:
             if left <= 0:
                 raise self._silent(what, timeout)
             ev = self.poll(min(left, 0.5))
+            if self.crash:
+                raise self._stopped()
             if ev is None:
                 continue
             if ev[0] in kinds:

@@ -75,7 +75,7 @@ def test_cli_deploys_an_export_folder(tmp_path, capsys):
 def test_crashing_app_after_deploy_is_reported():
     with SimDevice({"main.py": STUB_MAIN}) as sim:
         ser = discover.open_port(sim.port)
-        with pytest.raises(MbnnError, match=r"app is not running.*ImportError|app is not running.*No module"):
+        with pytest.raises(MbnnError, match=r"app stopped with (ModuleNotFound|Import)Error"):
             cmd_deploy.deploy(ser, {"main.py": b"import nosuchmodule\n"}, timeout=2.0)
         ser.close()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest
@@ -21,6 +23,8 @@ from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
 from microbit_nn.host.device import MAX_LINE, Device, Disconnected, Prediction, parse_line, sample_lines
 from microbit_nn.host.sim import STUB_MAIN, SimDevice
+
+FIRMWARE_MAIN = Path(__file__).resolve().parents[1] / "firmware" / "main.py"
 
 BANNER = b"I mbnn 0.1 mlp 50 20 250 6368 shake,still,circle\r\n"
 
@@ -195,6 +199,24 @@ def test_repl_instead_of_app_is_named():
         Device(port, timeout=0.3).info()
 
 
+def test_crashed_app_fails_fast_with_its_exception():
+    crash = (b"Traceback (most recent call last):\r\n  File \"__main__\", line 15, in <module>\r\n"
+             b"MemoryError: memory allocation failed, allocating 856 bytes\r\n"
+             b"MicroPython v1.9.2-34-gd64154c73 on 2017-09-01; micro:bit v1.1.1 with nRF51822\r\n"
+             b"Type \"help()\" for more information.\r\n>>> ")
+    dev = Device(FakePort(noise=crash), timeout=30.0)
+    t0 = time.monotonic()
+    with pytest.raises(MbnnError, match=r"app stopped with MemoryError: memory allocation failed.*too big"):
+        dev.info()
+    assert time.monotonic() - t0 < 5  # no need to wait for the 30 s timeout
+    port = FakePort(scripted(), noise=crash.replace(b"MemoryError", b"ValueError"))
+    dev = Device(port, timeout=1.0)
+    with pytest.raises(MbnnError, match="stopped with ValueError.*press reset"):
+        dev.info()
+    port.rx += b"\x00" + BANNER  # reset: the app talks again, the crash is forgotten
+    assert dev.info()["kind"] == "mlp"
+
+
 def test_bad_input_refused_before_sending():
     port = FakePort(scripted())
     dev = Device(port, timeout=1.0)
@@ -264,3 +286,28 @@ def test_replay_against_the_simulated_stub():
             dev._ask(None, "I", 2.0)
         assert dev.free_heap() == 8000
         ser.close()
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not FIRMWARE_MAIN.exists(), reason="firmware/main.py (the real app, helper H5) not written yet")
+def test_client_against_the_real_app_in_the_emulator(rng, qmodel_factory):
+    """info, replay (bit-exact with the numpy reference), free heap, raw samples, selftest on the V1."""
+    if not shutil.which("qemu-system-arm"):
+        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
+    writer = pytest.importorskip("microbit_nn.export.writer", reason="export/writer.py (H5) not written yet")
+    from microbit_nn.export import reference
+    from microbit_nn.host.emulator import Emulator
+
+    qm = qmodel_factory("mlp", rng, n_classes=3)
+    with Emulator.from_files(writer.device_files(qm, "v1")) as emu:
+        dev = Device(emu.serial, timeout=30.0)
+        assert dev.wait_banner()["classes"] == list(qm.classes)
+        w = rng.integers(-1500, 1500, size=(qm.window, 3))
+        assert list(dev.replay_window(w).logits) == reference.run(qm, w[None])[0].tolist()
+        assert dev.free_heap() > 0
+        dev.replay(False)
+        samples = dev.samples()
+        assert next(samples) == (-736, -736, 736)  # QEMU's accelerometer is constant
+        dev.raw(False)
+        results = dev.selftest(timeout=120.0)
+        assert results and all(ok for _, ok, _ in results), [r for r in results if not r[1]]

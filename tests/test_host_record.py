@@ -26,6 +26,7 @@ from microbit_nn.host import cmd_record
 from microbit_nn.host.sim import STUB_MAIN, SimDevice
 from microbit_nn.train.csvdata import read_csv
 
+FIRMWARE_MAIN = Path(__file__).resolve().parents[1] / "firmware" / "main.py"
 TABLE = [(i * 10, -i * 10, 1000 + i) for i in range(50)]  # every sample identifies its row
 
 
@@ -165,3 +166,24 @@ def test_killed_mid_recording_keeps_earlier_files(tmp_path):
         data = read_csv(f, "wave").samples
         assert data.shape == (50, 3) and all(tuple(r) in TABLE for r in data.tolist())
     assert np.all([f.read_text().startswith("x,y,z\n") for f in files])
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not FIRMWARE_MAIN.exists(), reason="firmware/main.py (the real app, helper H5) not written yet")
+def test_record_from_the_real_app_in_the_emulator(tmp_path, rng, qmodel_factory):
+    import shutil
+
+    if not shutil.which("qemu-system-arm"):
+        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
+    writer = pytest.importorskip("microbit_nn.export.writer", reason="export/writer.py (H5) not written yet")
+    from microbit_nn.host.emulator import Emulator
+
+    qm = qmodel_factory("mlp", rng, n_classes=3)
+    with Emulator.from_files(writer.device_files(qm, "v1")) as emu:
+        from microbit_nn.host.device import Device
+
+        Device(emu.serial, timeout=30.0).wait_banner()
+        assert cmd_record.run(ns(port=emu.port, out=str(tmp_path), count=1)) == 0
+    (f,) = (tmp_path / "shake").glob("*.csv")
+    data = read_csv(f, "shake").samples
+    assert data.shape == (qm.window, 3) and (data == [-736, -736, 736]).all()  # QEMU's constant reading

@@ -148,6 +148,33 @@ def test_ctrl_c_stops_cleanly(monkeypatch, capsys, tmp_path):
     assert len(list(csv.DictReader(path.open()))) == 2  # the file was closed properly
 
 
+TINY_APP = """from microbit import *
+print('I mbnn 0.0 tiny 10 20 250 9000 a,b')
+n = 0
+while True:
+    if uart.any() and b'!i' in uart.read():
+        print('I mbnn 0.0 tiny 10 20 250 9000 a,b')
+    n += 1
+    print('P', n, n % 2, 90, 7 * (1 - n % 2), 7 * (n % 2))
+    sleep(100)
+"""
+
+
+@pytest.mark.emulator
+def test_stream_from_the_emulator_with_a_tiny_app(tmp_path, capsys):
+    if not shutil.which("qemu-system-arm"):
+        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
+    from microbit_nn.export.hexbuild import build_hex, write_hex
+
+    hexfile = write_hex(build_hex({"main.py": TINY_APP.encode()}, "v1"), tmp_path / "tiny.hex")
+    assert cmd_stream.run(ns(emulator=str(hexfile), json=True, count=4, timeout=20.0)) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 4
+    for r in rows:  # the tiny app's rule: class seq % 2, logit 7 for it, 0 for the other
+        k = r["seq"] % 2
+        assert r["k"] == k and r["label"] == "ab"[k] and r["logits"][k] == 7 and r["logits"][1 - k] == 0
+
+
 @pytest.mark.emulator
 @pytest.mark.skipif(not FIRMWARE_MAIN.exists(), reason="firmware/main.py (the real app, helper H5) not written yet")
 def test_stream_from_the_emulator(tmp_path, capsys, rng, qmodel_factory):
