@@ -123,7 +123,8 @@ class Device:
         self.errors: deque[str] = deque(maxlen=16)
         self.noise: deque[str] = deque(maxlen=4)
         self._raw = self._replay = False
-        self._trace = self.crash = ""  # last exception line of a traceback; set once the REPL shows
+        self._trace = self.crash = ""  # in a traceback; its exception line once complete
+        self.at_repl = False  # a line began with the REPL prompt '>>> '
 
     # -- transport ---------------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -145,11 +146,13 @@ class Device:
             return None
         if line.startswith(">>> "):  # the REPL's prompt has no newline: it prefixes the next line
             line = line[4:]
+            self.at_repl = bool(line.strip())  # something typed at the prompt was echoed
         ev = parse_line(line)
         if ev is None:
             self._watch(line.strip())
             return None
         self._trace = self.crash = ""  # the app talks: whatever crashed before, it runs now
+        self.at_repl = False
         if ev[0] == "I":
             self.meta = ev[1]
         elif ev[0] == "B":
@@ -159,22 +162,26 @@ class Device:
         return ev
 
     def _watch(self, text: str) -> None:
-        """Follow non-protocol output: a traceback then the REPL banner means the app has stopped."""
+        """Follow non-protocol output: a traceback ending in its exception line means main.py stopped
+        (the V1 then scrolls the error on its display before its REPL prompt shows)."""
         if not text:
             return
         self.noise.append(text[:60])
+        if text == "soft reboot":
+            self.at_repl = False
         if text.startswith("Traceback (most recent call last)"):
             self._trace = "?"
         elif self._trace and _EXC.match(text):
-            self._trace = text[:100]
-        elif self._trace and text.startswith('Type "help()"'):
-            self.crash = self._trace
+            self.crash, self._trace = text[:100], ""
 
     def _stopped(self) -> MbnnError:
+        if self.at_repl:  # the traceback is the REPL's answer to what we typed
+            return MbnnError("the micro:bit is at the MicroPython prompt, not running microbit-nn: press reset, "
+                             "or flash a microbit-nn hex with 'mbnn build' + 'mbnn flash'")
         hint = ("the model is too big for this board: train a smaller one (--hidden, mlp rather than cnn) "
                 "and check 'mbnn budget'" if "MemoryError" in self.crash else
                 "press reset; if it happens again, rebuild and flash with 'mbnn build' + 'mbnn flash'")
-        return MbnnError(f"the micro:bit's app stopped with {self.crash} (it is at the MicroPython prompt): {hint}")
+        return MbnnError(f"the micro:bit's app stopped with {self.crash} (main.py ended): {hint}")
 
     def _silent(self, what: str, timeout: float) -> MbnnError:
         seen = " | ".join(self.noise)

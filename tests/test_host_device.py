@@ -193,28 +193,37 @@ def test_silent_device_times_out_with_a_clear_message():
     assert time.monotonic() - t0 < 5  # bounded, not a hang
 
 
-def test_repl_instead_of_app_is_named():
-    port = FakePort(lambda l: b">>> " + l.encode() + b"\r\nTraceback (most recent call last):\r\nNameError: name\r\n")
-    with pytest.raises(MbnnError, match="the app is not running"):
+def test_unknown_output_is_quoted_on_timeout():
+    port = FakePort(lambda l: b"some other program " + l.encode() + b"\r\nValueError: 3\r\n")
+    with pytest.raises(MbnnError, match=r"the app is not running \(it printed: some other program !i"):
         Device(port, timeout=0.3).info()
 
 
 def test_crashed_app_fails_fast_with_its_exception():
     crash = (b"Traceback (most recent call last):\r\n  File \"__main__\", line 15, in <module>\r\n"
-             b"MemoryError: memory allocation failed, allocating 856 bytes\r\n"
-             b"MicroPython v1.9.2-34-gd64154c73 on 2017-09-01; micro:bit v1.1.1 with nRF51822\r\n"
-             b"Type \"help()\" for more information.\r\n>>> ")
-    dev = Device(FakePort(noise=crash), timeout=30.0)
+             b"MemoryError: memory allocation failed, allocating 856 bytes\r\n")
+    port = FakePort(noise=crash)
+    dev = Device(port, timeout=30.0)
     t0 = time.monotonic()
     with pytest.raises(MbnnError, match=r"app stopped with MemoryError: memory allocation failed.*too big"):
         dev.info()
     assert time.monotonic() - t0 < 5  # no need to wait for the 30 s timeout
-    port = FakePort(scripted(), noise=crash.replace(b"MemoryError", b"ValueError"))
-    dev = Device(port, timeout=1.0)
-    with pytest.raises(MbnnError, match="stopped with ValueError.*press reset"):
-        dev.info()
     port.rx += b"\x00" + BANNER  # reset: the app talks again, the crash is forgotten
     assert dev.info()["kind"] == "mlp"
+    port = FakePort(noise=crash.replace(b"MemoryError", b"ValueError"))
+    with pytest.raises(MbnnError, match="stopped with ValueError.*press reset"):
+        Device(port, timeout=30.0).info()
+
+
+def test_repl_prompt_is_recognised():
+    repl = b"MicroPython v1.9.2-34-gd64154c73 on 2017-09-01; micro:bit v1.1.1 with nRF51822\r\n"
+    repl += b"Type \"help()\" for more information.\r\n>>> "
+
+    def echo(line):
+        return (line.encode() + b"\r\nTraceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\n"
+                b"SyntaxError: invalid syntax\r\n>>> ")
+    with pytest.raises(MbnnError, match="at the MicroPython prompt, not running microbit-nn"):
+        Device(FakePort(echo, noise=repl), timeout=30.0).info()
 
 
 def test_bad_input_refused_before_sending():
