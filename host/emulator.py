@@ -257,7 +257,8 @@ class Emulator:
         next byte. A compiled regex (bytes or text) is checked after each chunk
         read; what was read past the match is kept in `pending` for the next
         call of this method. The board ends lines with `\r\n`. Raises MbnnError
-        after `timeout` s (or if QEMU dies) with what was received.
+        after `timeout` s (or if QEMU dies) with what was received, which stays
+        in `pending`.
         """
         if isinstance(pattern, str):
             pattern = pattern.encode()
@@ -275,6 +276,7 @@ class Emulator:
             if time.monotonic() >= deadline or not self.alive:
                 break
             buf += self._read_some(_safe_count(pattern, buf))
+        self.pending = bytes(buf)  # nothing is lost: the next call sees it again
         what = pattern if isinstance(pattern, bytes) else pattern.pattern
         tail = bytes(buf[-200:]).decode("utf-8", "replace")
         if not self.alive:
@@ -299,16 +301,19 @@ class Emulator:
     def wait_banner(self, prefix: bytes = b"I ", timeout: float = 20.0) -> str:
         """Waits for the first line starting with `prefix`; returns it without line end."""
         deadline = time.monotonic() + timeout
+        seen: deque[str] = deque(maxlen=8)
         while True:
-            left = deadline - time.monotonic()
             try:
-                line = self.read_until(b"\n", max(left, 0.0))
-            except MbnnError as e:
-                raise MbnnError("no line starting %r from the emulated micro:bit within "
-                                "%g s: %s" % (prefix, timeout, e)) from e
-            line = line.replace(b"\x00", b"").rstrip(b"\r\n")
-            if line.startswith(prefix):
-                return line.decode("utf-8", "replace")
+                line = self.read_until(b"\n", max(deadline - time.monotonic(), 0.0))
+            except MbnnError:
+                part = self.pending.decode("utf-8", "replace")
+                raise MbnnError("no line starting %r from the emulated micro:bit within %g s;"
+                                " it printed: %s%s" % (prefix, timeout, " | ".join(seen) or
+                                                       "(no complete line)", part)) from None
+            text = line.replace(b"\x00", b"").rstrip(b"\r\n").decode("utf-8", "replace")
+            if text.startswith(prefix.decode("utf-8", "replace")):
+                return text
+            seen.append(text)
 
     def exec_raw(self, code: str, timeout: float = 20.0) -> tuple[str, str]:
         """Runs `code` in the board's raw REPL; returns (stdout, error text).

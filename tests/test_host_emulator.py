@@ -105,6 +105,15 @@ def test_process_gone_after_exception_in_with_block():
 
 @pytest.mark.emulator
 @needs_qemu
+def test_missing_banner_error_shows_what_was_printed():
+    main = b"print('booting')\n1 // 0\n"
+    with Emulator.from_files({"main.py": main}, wait_input=False) as emu:
+        with pytest.raises(MbnnError, match=r"booting \| Traceback.*ZeroDivisionError"):
+            emu.wait_banner(b"I ", timeout=1.0)
+
+
+@pytest.mark.emulator
+@needs_qemu
 def test_icount_makes_device_time_repeatable():
     main = textwrap.dedent("""\
         import utime
