@@ -100,6 +100,16 @@ def test_stub_banner_samples_display_and_buttons():
         assert shown and set(shown) <= {"x", "y", "z", "?"}
 
 
+def test_accelerometer_from_a_function():
+    with SimDevice({"main.py": STUB_MAIN}, accel="microbit_nn.host.sim.microbit:wobble", speed=2.0) as sim:
+        ser = discover.open_port(sim.port)
+        dev = Device(ser)
+        got = [s for s, _ in zip(dev.samples(), range(20))]
+        ser.close()
+    table = {mb.wobble(20 * i) for i in range(80)}
+    assert set(got) <= table and len(set(got)) > 1  # it moves, and only along the function
+
+
 def test_repl_microfs_soft_reset():
     with SimDevice({"main.py": STUB_MAIN}) as sim:
         ser = serial.Serial(sim.port, 115200, timeout=3)

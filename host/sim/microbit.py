@@ -109,6 +109,13 @@ def _record(op, arg=None):
         _log.write(json.dumps({"t": _now(), "op": op, "arg": arg}) + "\n")
 
 
+def wobble(t):
+    """A demo accelerometer source: a slow integer tilt around x and y (1.6 s period), z near -1 g."""
+    ph = (t // 20) % 80
+    tri = (ph if ph < 40 else 80 - ph) * 40 - 800  # -800 .. 800 milli-g
+    return (tri, -tri // 2, -1000 + abs(tri) // 4)
+
+
 def running_time():
     return _now()
 
