@@ -190,8 +190,10 @@ class Device:
                              f"(it printed: {seen}); press reset, or rebuild and flash with 'mbnn build' + 'mbnn flash'")
         return MbnnError(f"the micro:bit did not {what} within {timeout:g} s: {NOT_RUNNING}")
 
-    def _ask(self, line: str | None, kinds: str, timeout: float | None = None, what: str = "") -> tuple[str, object]:
-        """Send `line` (if any) and wait for a line of one of `kinds`; E raises, P is kept."""
+    def ask(self, line: str | None, kinds: str, timeout: float | None = None, what: str = "") -> tuple[str, object]:
+        """Send `line` (if any; None: just wait) and wait up to `timeout` s for a line whose kind
+        (see parse_line) is in `kinds`; returns (kind, value). An `E` line raises MbnnError, live `P`
+        lines are kept in `pending`, anything else is skipped. `what` completes "did not ...". """
         what = what or f"answer {line!r}"
         timeout = self.timeout if timeout is None else timeout
         if line is not None:
@@ -217,13 +219,13 @@ class Device:
     # -- commands ----------------------------------------------------------------------------------
     def info(self, timeout: float | None = None) -> dict:
         """The banner (`!i`): version, kind, window, period_ms, hop_ms, free, classes."""
-        return self._ask("!i", "I", timeout)[1]
+        return self.ask("!i", "I", timeout)[1]
 
     def wait_banner(self, timeout: float | None = None) -> dict:
         """Wait for the boot banner after a reset; asks with `!i` once if it was missed."""
         timeout = self.timeout if timeout is None else timeout
         try:
-            return self._ask(None, "I", timeout, what="print its banner after the reset")[1]
+            return self.ask(None, "I", timeout, what="print its banner after the reset")[1]
         except Disconnected:
             raise
         except MbnnError:
@@ -231,16 +233,16 @@ class Device:
 
     def free_heap(self) -> int:
         """`gc.mem_free()` on the device now, in bytes (`!g`)."""
-        return self._ask("!g", "F")[1]
+        return self.ask("!g", "F")[1]
 
     def raw(self, on: bool) -> None:
         """Raw mode on/off: the device streams every accelerometer sample as `S x y z`."""
-        self._ask("!r1" if on else "!r0", "M")
+        self.ask("!r1" if on else "!r0", "M")
         self._raw = bool(on)
 
     def replay(self, on: bool) -> None:
         """Replay mode on/off: samples come from the host; live predictions stop."""
-        self._ask("!p1" if on else "!p0", "M")
+        self.ask("!p1" if on else "!p0", "M")
         self._replay = bool(on)
         self.pending.clear()
 
@@ -261,8 +263,8 @@ class Device:
         if not self._replay:
             self.replay(True)
         for line in sample_lines(rows):
-            self._ask(line, "K", what="acknowledge a replayed sample line")
-        pred = self._ask("!c", "P")[1]
+            self.ask(line, "K", what="acknowledge a replayed sample line")
+        pred = self.ask("!c", "P")[1]
         self._check(pred)
         return pred
 
@@ -280,7 +282,7 @@ class Device:
         while True:
             while self.pending:
                 yield self.pending.popleft()
-            kind, p = self._ask(None, "P", timeout, what="send a prediction")
+            kind, p = self.ask(None, "P", timeout, what="send a prediction")
             n = len(self.meta.get("classes", []))
             if not n or len(p.logits) == n:  # a garbled P line is dropped, not shown
                 yield p
@@ -292,15 +294,15 @@ class Device:
         if not self._raw:
             self.raw(True)
         while True:
-            yield self._ask(None, "S", timeout, what="send a sample")[1]
+            yield self.ask(None, "S", timeout, what="send a sample")[1]
 
     def selftest(self, timeout: float = 60.0) -> list[tuple[str, bool, str]]:
         """Run the on-device selftest: [(name, ok, detail)], up to `T done`; `timeout` s between lines."""
         results: list[tuple[str, bool, str]] = []
-        kind, v = self._ask("!t", "TD", timeout)
+        kind, v = self.ask("!t", "TD", timeout)
         while kind == "T":
             results.append(v)
-            kind, v = self._ask(None, "TD", timeout, what="finish its selftest ('!t')")
+            kind, v = self.ask(None, "TD", timeout, what="finish its selftest ('!t')")
         passed, failed = v
         if (passed, failed) != (sum(r[1] for r in results), sum(not r[1] for r in results)):
             raise MbnnError(f"the selftest counted {passed} passed, {failed} failed but {len(results)} results "

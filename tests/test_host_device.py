@@ -177,7 +177,7 @@ def test_selftest_results_and_count_check():
 def test_error_line_answers_raise():
     dev = Device(FakePort(scripted()), timeout=1.0)
     with pytest.raises(MbnnError, match="unknown command"):
-        dev._ask("!z", "I")
+        dev.ask("!z", "I")
     port = FakePort(lambda l: b"E need 50 samples\r\n" if l == "!c" else scripted()(l))
     dev = Device(port, timeout=1.0)
     with pytest.raises(MbnnError, match="need 50 samples"):
@@ -292,7 +292,7 @@ def test_replay_against_the_simulated_stub():
         assert dev.info()["kind"] == "stub"  # replay mode left on; commands still work
         ser.write(b"9" * 200 + b"\n")  # an over-long line to the device: an E line, then business as usual
         with pytest.raises(MbnnError, match="too long"):
-            dev._ask(None, "I", 2.0)
+            dev.ask(None, "I", 2.0)
         assert dev.free_heap() == 8000
         ser.close()
 
