@@ -17,22 +17,10 @@ from microbit_nn.export.qmodel import (
 from microbit_nn.train.inputs import FeatureNorm
 from microbit_nn.train.models import CNN, MLP, RAW_SHIFT, QuantNet
 
-# Largest |feature - offset| the integer features can produce (docs/quantization.md):
-# values are clipped to +/-2048 mg, so any feature spans at most 4096 plus the offset.
-FEATURE_SPAN = 4096
-
-
-def _requant_params(real_scales: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [quant.choose_requant(float(r), int(b)) for r, b in zip(real_scales, bounds)]
-    return np.array([p[0] for p in pairs], np.int32), np.array([p[1] for p in pairs], np.int32)
-
-
 def _affine(weight: np.ndarray, bias: np.ndarray, s_in: float, s_out: float):
     """int8 weights (per output channel), int32 bias, and per-channel (m, s)."""
-    wq, sw = quant.quantize_weights(weight)
-    bq = quant.quantize_bias(bias, s_in, sw)
-    bound = np.abs(bq.astype(np.int64)) + 128 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
-    m, s = _requant_params(s_in * sw / s_out, bound)
+    wq, sw, bq = quant.quantize_layer(weight, bias, s_in)
+    m, s = quant.requant_affine(wq, bq, s_in, sw, s_out)
     return wq, bq, m, s
 
 
@@ -42,10 +30,8 @@ def _np(t) -> np.ndarray:
 
 def feature_input(norm: FeatureNorm, input_scale: float) -> FeatureInput:
     """Integer quantizer: int8 = round((f - offset) / (spread * input_scale))."""
-    real = 1.0 / (norm.spread * input_scale)
-    bound = FEATURE_SPAN + np.abs(norm.offset)
-    m, s = _requant_params(real, bound)
-    return FeatureInput(offset=[int(v) for v in norm.offset], mult=[int(v) for v in m], shift=[int(v) for v in s])
+    off, m, s = quant.feature_input_params(norm.offset, 1.0 / (norm.spread * input_scale))
+    return FeatureInput(offset=off, mult=m, shift=s)
 
 
 def to_qmodel(model: QuantNet, classes: list[str], window: int, period_ms: int,
