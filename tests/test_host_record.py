@@ -99,14 +99,18 @@ def test_record_with_enter_and_seconds(tmp_path, monkeypatch):
 def test_record_with_button_a(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no keyboard: only button A can start
     with SimDevice({"main.py": STUB_MAIN}, accel=TABLE, speed=2.0) as sim:
-        def presses():
-            for _ in range(2):
-                time.sleep(0.8)
+        done = threading.Event()
+
+        def presses():  # keep pressing: a press before the prompt is (rightly) ignored
+            while not done.wait(0.4):
                 sim.press("a")
         t = threading.Thread(target=presses)
         t.start()
-        assert cmd_record.run(ns(port=sim.port, out=str(tmp_path), auto=False)) == 0
-        t.join()
+        try:
+            assert cmd_record.run(ns(port=sim.port, out=str(tmp_path), auto=False)) == 0
+        finally:
+            done.set()
+            t.join()
     assert len(list((tmp_path / "shake").glob("*.csv"))) == 2
 
 

@@ -97,11 +97,11 @@ def test_survives_unplug_and_replug(tmp_path, capsys):
             sim.replug()
         t = threading.Thread(target=cable)
         t.start()
-        assert cmd_stream.run(ns(port=str(link), json=True, count=25, reconnect=20.0)) == 0
+        assert cmd_stream.run(ns(port=str(link), json=True, count=40, reconnect=20.0)) == 0
         t.join()
     cap = capsys.readouterr()
     rows = [json.loads(l) for l in cap.out.splitlines()]
-    assert len(rows) == 25 and all(r["logits"] == WANT["logits"] for r in rows)
+    assert len(rows) == 40 and all(r["logits"] == WANT["logits"] for r in rows)
     assert "disconnected" in cap.err and "reconnected" in cap.err
     seqs = [r["seq"] for r in rows]
     assert any(b < a for a, b in zip(seqs, seqs[1:]))  # the board restarted: its sequence started over
