@@ -1,0 +1,300 @@
+"""firmware/qf.py (features in Thumb-1 machine code) against ft and export/features.
+
+On the emulated micro:bit V1, qf.feats and ft.feats run on the same windows
+(one boot, the windows travel as a binary file) and the host compares both
+with export/features.extract, feature by feature, and checks that both clip
+the buffer in place alike. A second boot counts instructions (-icount
+shift=0: 1 us of device time = 1,000 instructions, not wall-clock) for ft and
+qf at n = 50 and measures qf's import cost on the heap.
+
+qf's machine code is data() words under "#:" assembly comments, like qa's.
+The listing is re-assembled here with test_firmware_qa's assembler, extended
+with the forms qf uses and qa does not (bl, bx, sp-relative stores and
+adjustments, halfword loads/stores); if llvm-mc is installed the whole listing
+is also checked against it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+from microbit_nn.export import features as F
+from microbit_nn.firmware import FIRMWARE_DIR
+
+# tests/ is on sys.path under pytest (no __init__.py): reuse qa's test helpers.
+from test_firmware_qa import asm_functions, boot, encode as qa_encode, firmware_file, needs_qemu
+
+# --- the assembler: qa's, plus bl, bx, sp forms, ldrsh/strh ---------------------
+
+REG_HALF = dict(strh=0x5200, ldrsh=0x5E00, ldrh=0x5A00)
+
+
+def encode(op: str, a: list[str], pc: int, labels: dict[str, int]) -> list[int]:
+    """One Thumb-1 instruction -> its halfwords (two for bl); others go to qa's encoder."""
+    a = ["r14" if v == "lr" else v for v in a]
+    if op == "bl":
+        off = labels[a[0]] - (pc + 4)
+        assert -(1 << 24) <= off < 1 << 24 and off % 2 == 0
+        s, i1, i2 = off >> 24 & 1, off >> 23 & 1, off >> 22 & 1
+        j1, j2 = (1 - i1) ^ s, (1 - i2) ^ s
+        return [0xF000 | s << 10 | off >> 12 & 0x3FF, 0xD000 | j1 << 13 | j2 << 11 | off >> 1 & 0x7FF]
+    if op == "bx":
+        return [0x4700 | int(a[0][1:]) << 3]
+    if op in ("add", "sub") and a[0] == "sp":
+        v = int(a[1].lstrip("#"), 0)
+        assert 0 <= v < 512 and v % 4 == 0
+        return [(0xB000 if op == "add" else 0xB080) | v >> 2]
+    if op == "str" and a[1].replace(" ", "").startswith("[sp,"):
+        v = int(a[1].strip("[]").split("#")[1], 0)
+        assert 0 <= v < 1024 and v % 4 == 0
+        return [0x9000 | int(a[0][1:]) << 8 | v >> 2]
+    if op in REG_HALF:
+        n, m = (int(v.strip()[1:]) for v in a[1].strip("[]").split(","))
+        t = int(a[0][1:])
+        assert max(n, m, t) < 8
+        return [REG_HALF[op] | m << 6 | n << 3 | t]
+    return [qa_encode(op, a, pc, labels)]
+
+
+def assemble(lines: list[str]) -> list[list[int]]:
+    """Lines of ';'-separated instructions (labels 'X:') -> the halfwords of each line."""
+    parsed, labels, pc = [], {}, 0
+    for line in lines:
+        items = []
+        for part in line.split(";"):
+            m = re.match(r"\s*(?:([A-Za-z]\w*):)?\s*(.*?)\s*$", part)
+            if m.group(1):
+                labels[m.group(1)] = pc
+            if m.group(2):
+                op, _, rest = m.group(2).partition(" ")
+                args = [v.strip() for v in re.findall(r"\[[^\]]*\]|\{[^}]*\}|[^,\s][^,]*", rest)]
+                items.append((pc, op, args))
+                pc += 4 if op == "bl" else 2
+        parsed.append(items)
+    return [[w for at, op, args in items for w in encode(op, args, at, labels)] for items in parsed]
+
+
+def qf_listing() -> tuple[list[str], list[list[int]]]:
+    with open(os.path.join(FIRMWARE_DIR, "qf.py")) as fh:
+        return asm_functions(fh.read())["_f"]
+
+
+def test_assembler_extensions_match_known_encodings():
+    """Encodings from the ARMv6-M manual (bl to itself is the well-known f7ff fffe)."""
+    assert assemble(["X: bl X"]) == [[0xF7FF, 0xFFFE]]
+    assert assemble(["bl Y; movs r0, #0; Y: bx lr"]) == [[0xF000, 0xF801, 0x2000, 0x4770]]
+    known = {"ldrsh r2, [r0, r1]": 0x5E42, "strh r2, [r0, r1]": 0x5242, "sub sp, #24": 0xB086,
+             "add sp, #24": 0xB006, "str r2, [sp, #0]": 0x9200, "str r3, [sp, #12]": 0x9303,
+             "ldr r1, [sp, #16]": 0x9904, "mov lr, r3": 0x469E, "mov r5, lr": 0x4675,
+             "add lr, r3": 0x449E, "adcs r2, r2": 0x4152, "cmn r2, r7": 0x42FA,
+             "eors r7, r3": 0x405F}
+    for text, word in known.items():
+        assert assemble([text]) == [[word]], text
+
+
+def test_qf_listing_assembles_to_its_data_words():
+    listing, words = qf_listing()
+    assert listing and len(listing) == len(words), "one '#:' line above each data() line"
+    assert assemble(listing) == words, "'#:' listing and data() words differ"
+
+
+@pytest.mark.skipif(shutil.which("llvm-mc") is None or shutil.which("llvm-objcopy") is None,
+                    reason="llvm-mc / llvm-objcopy are not installed")
+def test_qf_listing_agrees_with_llvm_mc(tmp_path):
+    """The whole listing, assembled by LLVM for ARMv6-M, gives the same halfwords."""
+    listing, words = qf_listing()
+    src = "\n".join(p.strip() for line in listing for p in line.split(";"))
+    src = re.sub(r"^([A-Za-z]\w*):\s*", r"\1:\n", src, flags=re.M)  # labels on their own line
+    (tmp_path / "qf.s").write_text(".syntax unified\n.thumb\n" + src + "\n")
+    for cmd in (["llvm-mc", "-triple=thumbv6m", "-filetype=obj", "-o", "qf.o", "qf.s"],
+                ["llvm-objcopy", "-O", "binary", "--only-section=.text", "qf.o", "qf.bin"]):
+        r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    b = (tmp_path / "qf.bin").read_bytes()
+    assert [b[i] | b[i + 1] << 8 for i in range(0, len(b), 2)] == [w for line in words for w in line]
+
+
+def test_import_qf_raises_importerror_under_cpython():
+    from microbit_nn import firmware
+
+    with pytest.raises(ImportError):
+        firmware.load("qf")
+
+
+# --- qf == ft == export/features on the emulated V1 ---------------------------
+
+MAXN = 255
+SENTINEL = 12345  # in the buffer just after the window, and as out[24]: must survive
+
+CHECK_MAIN = """\
+import gc
+import qf
+import ft
+import t
+"""
+
+# Per case: F ft's 24 features, Q qf's 24 plus out[24], B a checksum of qf's
+# clipped buffer, how many values differ from ft's, and the word after it.
+CHECK_RUNNER = """\
+from array import array
+import ft
+import qf
+def pr(t, y):
+    print(t, end='')
+    for v in y:
+        print('', v, end='')
+    print()
+def go():
+    f = open('c.bin', 'rb')
+    h = array('h', [0])
+    A = array('h', range(765))
+    B = array('h', range(765))
+    o = array('i', range(25))
+    p = array('i', range(25))
+    while f.readinto(h) == 2:
+        n = h[0]
+        e = 3 * n
+        f.readinto(A, 2 * e)
+        for i in range(e):
+            B[i] = A[i]
+        if e < 765:
+            B[e] = 12345
+        p[24] = 12345
+        ft.feats(A, n, o)
+        qf.feats(B, n, p)
+        s = 0
+        d = 0
+        for i in range(e):
+            s += (i % 13 + 1) * B[i]
+            if A[i] != B[i]:
+                d += 1
+        pr('F', o[:24])
+        pr('Q', p)
+        print('B', s, d, B[e] if e < 765 else 12345)
+    k = 0
+    for n, b, q in ((0, B, p), (256, B, p), (5, array('h', [0] * 14), p), (5, B, array('i', [0] * 23))):
+        try:
+            qf.feats(b, n, q)
+        except ValueError:
+            k += 1
+    print('V', k)
+    print('END')
+go()
+"""
+
+
+def shaped(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
+    """One int16 window [n, 3] of the given character."""
+    if kind == "gesture":
+        t = np.arange(n)[:, None]
+        w = (rng.normal(0, 900, (1, 3)) * np.sin(t * rng.uniform(0.05, 0.9, (1, 3)))
+             + rng.normal(0, 80, (n, 3)) + rng.normal(0, 500, (1, 3)))
+        return np.rint(w).clip(-32768, 32767).astype(np.int64)
+    if kind == "full16":
+        return rng.integers(-32768, 32768, (n, 3))
+    if kind == "extreme":  # every value at or beyond the clip
+        return rng.choice(np.array([-32768, -2049, -2048, 2048, 2049, 32767]), (n, 3))
+    if kind == "edge":
+        return rng.choice(np.array([-2049, -2048, -2047, 0, 2047, 2048, 2049]), (n, 3))
+    if kind == "constant":
+        return np.broadcast_to(rng.choice([0, -1, 1, 2048, -2048, 3000, -32768, 777]), (n, 3)).copy()
+    if kind == "alternate":
+        a = rng.choice([1, 2048, 5000])
+        return np.where(np.arange(n)[:, None] % 2, a, -a) * np.ones((1, 3), np.int64)
+    if kind == "tiny":  # ties everywhere: x == mean, x == mean + std, equal neighbours
+        return rng.integers(-2, 3, (n, 3)) + rng.choice([0, 0, -1000, 999], (1, 3))
+    if kind == "plateau":  # runs of equal values: plateau peaks count once
+        runs = [np.repeat(rng.integers(-4, 5, (1, 3)), rng.integers(1, 5), axis=0) for _ in range(n)]
+        return np.concatenate(runs)[:n] * rng.choice([1, 300])
+    if kind == "ramp":
+        return (np.arange(n)[:, None] * rng.integers(-300, 301, (1, 3))
+                + rng.integers(-3000, 3000, (1, 3))).clip(-32768, 32767)
+    raise ValueError(kind)
+
+
+KINDS = ("gesture", "full16", "extreme", "edge", "constant", "alternate", "tiny", "plateau", "ramp")
+
+
+def all_windows(rng: np.random.Generator) -> list[np.ndarray]:
+    """Random and extreme windows: every kind at n = 1..5 and 50, small random n, 100, 254, 255."""
+    ws = [shaped(rng, n, k) for k in KINDS for n in (1, 2, 3, 4, 5, 50)]
+    ws += [shaped(rng, 50, "gesture") for _ in range(10)]
+    ws += [shaped(rng, int(rng.integers(2, 30)), k) for k in ("tiny", "plateau", "edge") for _ in range(40)]
+    ws += [shaped(rng, 255, k) for k in ("alternate", "extreme", "full16", "gesture")]
+    ws += [shaped(rng, 254, "tiny"), shaped(rng, 100, "plateau")]
+    ws += [np.full((255, 3), 2048), np.full((255, 3), -32768),            # largest sums of squares
+           np.array([[0, 0, 0], [5, 5, -5], [5, 5, -5], [0, 0, 0]]),       # a plateau peak, counted once
+           np.array([[0] * 3, [3] * 3, [0] * 3, [0] * 3]),                  # d = 3 > std = 1: a peak
+           np.array([[0] * 3, [2] * 3, [0] * 3, [0] * 3, [0] * 3])]         # x - m == std: not a peak
+    return ws
+
+
+def checksum(w: np.ndarray) -> int:
+    flat = np.clip(w, -2048, 2048).reshape(-1)
+    return int(((np.arange(flat.size) % 13 + 1) * flat).sum())
+
+
+def pack(windows: list[np.ndarray]) -> bytes:
+    return b"".join(struct.pack("<h", len(w)) + w.astype("<i2").tobytes() for w in windows)
+
+
+def chunks(windows: list[np.ndarray], size: int) -> list[list[np.ndarray]]:
+    """Consecutive runs of windows whose packed size stays below `size` bytes."""
+    out, cur, used = [], [], 0
+    for w in windows:
+        b = 2 + 6 * len(w)
+        if cur and used + b > size:
+            out.append(cur)
+            cur, used = [], 0
+        cur.append(w)
+        used += b
+    return out + [cur]
+
+
+def parse_rows(text: str, tag: str) -> list[list[int]]:
+    return [[int(v) for v in ln.split()[1:]] for ln in text.splitlines() if ln.split()[:1] == [tag]]
+
+
+def test_windows_cover_the_rules():
+    """The windows exercise what the tests claim: clipping, ties at the mean and at mean + std, plateaus."""
+    ws = all_windows(np.random.default_rng(8))
+    assert any((np.abs(w) > 2048).any() for w in ws) and any(len(w) == 255 for w in ws)
+    at_mean = at_thr = plateau = 0
+    for w in ws:
+        x = np.clip(w, -2048, 2048)
+        f = F.extract(x).reshape(3, 8)
+        for a in range(3):
+            m, d = f[a, 2], f[a, 3]
+            at_mean += int((x[:, a] == m).any())
+            at_thr += int((x[1:-1, a] == m + d).any())
+            plateau += int(((x[1:-2, a] == x[2:-1, a]) & (x[1:-2, a] > x[:-3, a])).any())
+    assert at_mean > 50 and at_thr > 20 and plateau > 20
+
+
+@needs_qemu
+def test_qf_matches_ft_and_features_on_device(bitexact):
+    ws = all_windows(np.random.default_rng(8))
+    text = ""
+    for part in chunks(ws, 16000):  # c.bin must fit the V1 file system next to the modules
+        text += boot({"main.py": CHECK_MAIN.encode(), "qf.py": firmware_file("qf.py"),
+                      "ft.py": firmware_file("ft.py"), "t.py": CHECK_RUNNER.encode(),
+                      "c.bin": pack(part)}, timeout=240)
+    fts, qfs, bufs = parse_rows(text, "F"), parse_rows(text, "Q"), parse_rows(text, "B")
+    assert len(fts) == len(qfs) == len(bufs) == len(ws), text[-2000:]
+    for i, w in enumerate(ws):
+        want = F.extract(w).tolist()
+        where = f"window {i} (n={len(w)})"
+        assert fts[i] == want, f"ft differs from features.extract on {where}"
+        bad = [F.FEATURE_NAMES[j] for j in range(24) if qfs[i][j] != want[j]]
+        assert not bad, f"qf differs on {where}: {bad}"
+        assert qfs[i][24] == SENTINEL, f"qf wrote past out[23] on {where}"
+        assert bufs[i] == [checksum(w), 0, SENTINEL], f"qf's clipped buffer is wrong on {where}"
+        bitexact.add(24)
+    assert parse_rows(text, "V") == [[4]] * len(text.split("END")[:-1]), "qf.feats must refuse n = 0, n = 256, short buf, short out"
