@@ -9,3 +9,4 @@ register("flash", "cmd_flash", "copy a .hex onto the micro:bit's MICROBIT drive 
 register("deploy", "cmd_deploy", "copy a model (and changed app files) onto a micro:bit running MicroPython")
 register("stream", "cmd_stream", "show live predictions from a micro:bit (terminal view, --json or --csv)")
 register("record", "cmd_record", "record gestures from a micro:bit into a CSV dataset folder")
+register("bench", "cmd_bench", "measure a model on the emulated micro:bit V1: instructions per prediction, per MAC, free heap")

@@ -1,0 +1,92 @@
+# Device side of `mbnn bench` (host/cmd_bench.py, docs/bench.md). The bench's
+# main.py loads the model with the app's own loader (app.ld()), then calls
+# go(). Small on purpose: on the V1 this file compiles next to the loaded
+# model. Under QEMU's -icount shift=0 one instruction takes 1 ns, so
+# ticks_us() differences count thousands of instructions.
+import gc
+from utime import ticks_us, ticks_diff
+from microbit import display
+
+
+def tm(f, a):
+    # 'calls us' for f(*a): a warm-up call (a first call may allocate), one
+    # to size the run to ~20 ms of device time (1 to 50 calls), then the
+    # timed calls after gc.collect()
+    f(*a)
+    gc.collect()
+    t = ticks_us()
+    f(*a)
+    n = min(50, 1 + 20000 // (ticks_diff(ticks_us(), t) + 1))
+    gc.collect()
+    t = ticks_us()
+    for i in range(n):
+        f(*a)
+    return '%d %d' % (n, ticks_diff(ticks_us(), t))
+
+
+def cl(A, R, N, K, E):
+    # the app's whole classify step (app.go, 'if h:'), the ring's write
+    # position at 0 (as many swaps as at any other; the window is unchanged)
+    v = A.rv
+    v(R, 0, 0)
+    v(R, 0, N)
+    v(R, 0, N)
+    for f, a in A.Z:
+        f(*a)
+    y = A.y
+    k = K.amax(y)
+    c = K.conf(y, E)
+    if c < A.M.H:
+        k = -1
+    print('P', 0, k, c, *y)
+    display.show(A.G[k] if k >= 0 else '?')
+
+
+def go(A):
+    # A: the app module after A.ld(). Times the classify path on every
+    # window in bw.bin (each the size of the ring A.R) and prints 'B' lines:
+    # m (module and function of each step of A.Z), s (a step), y (logits),
+    # r (a ring reversal), a (amax), e (conf), c (the whole classify step),
+    # f (free heap), end
+    R = A.R
+    N = len(R)
+    Z = A.Z
+    K = A.K
+    E = getattr(A, 'E', 0) or A.M.E
+    for k in dir(A):
+        v = getattr(A, k)
+        if type(v) is type(gc):
+            for j in dir(v):
+                for i in range(len(Z)):
+                    if getattr(v, j) is Z[i][0]:
+                        print('B m', i, v.__name__, j)
+    f = open('bw.bin', 'rb')
+    while f.readinto(R) == 2 * N:
+        for i in range(len(Z)):
+            print('B s', i, tm(Z[i][0], Z[i][1]))
+        y = A.y
+        print('B y', *y)
+        print('B r', tm(A.rv, (R, 0, N)))
+        print('B a', tm(K.amax, (y,)))
+        print('B e', tm(K.conf, (y, E)))
+        print('B c', tm(cl, (A, R, N, K, E)))
+    f.close()
+    gc.collect()
+    print('B f', gc.mem_free())
+    print('B end')
+
+
+def run(A):
+    # what the bench's main.py calls once it has imported the app (and
+    # dropped its main loop) and qa: the app's own loaders in order (li
+    # imports the modules, ld makes the tables and buffers), each dropped
+    # after it has run as the app does, then go()
+    for k in ('li', 'ld'):
+        f = getattr(A, k, 0)
+        if f:
+            gc.collect()
+            f()
+            setattr(A, k, 0)
+    f = 0
+    gc.collect()
+    go(A)
