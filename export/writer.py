@@ -1,0 +1,299 @@
+"""Writes what the micro:bit needs: `model.py` (weight tables as bytes literals,
+the steps of the model) and the firmware files, ready for a .hex or a copy
+over serial.
+
+model.py is MicroPython data compiled ON the device, shaped for the V1's
+9 KB heap: one-letter names (each name is a RAM qstr), no code, and tables
+as bytes literals (no literal over `CHUNK` bytes: a 3,000-byte literal fails
+to compile on the V1) or, for the V1, in model.bin. `array('b', b'..')`
+takes the raw bytes in MicroPython and CPython alike; int16/int32 tables are
+little-endian. `L` lists the kernel calls from the window to the logits;
+firmware/app.py's ld() builds the arrays and binds the calls to its buffers.
+Layouts and the memory budget: docs/firmware.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import numpy as np
+
+from microbit_nn import __version__
+from microbit_nn.errors import MbnnError
+from microbit_nn.export.qmodel import (N_FEATURES, AvgPool1d, Conv1d, Dense, FeatureInput,
+                                       GlobalAvgPool, GlobalMaxPool, MaxPool1d, QModel)
+from microbit_nn.firmware import FIRMWARE_DIR
+
+CHUNK = 960  # bytes per literal: well below the ~2,000 bytes the V1 still compiles
+HOP_MS = 250
+TARGETS = ("v1", "v2")
+ASM_KERNELS = ("rq", "dense", "conv")  # what firmware/qa.py provides
+APP_FILES = ("main.py", "app.py", "st.py", "sv.py")  # firmware/ files of the app
+_SIZE = {"b": 1, "h": 2, "i": 4}
+TABLE = 1 << 20  # model.py arguments from TABLE up are table numbers (+ TABLE)
+
+
+class Tables:
+    """Collects the model's int tables for model.py's `Q`: a table argument is written
+    as the number TABLE + i, meaning entry i of Q (no other argument is that big). An entry is (typecode, the bytes literal) or, with
+    `binary`, (typecode, item count) with the bytes in model.bin (`data`). Q lists the
+    biggest tables first: reading them in that order leaves each temporary buffer as
+    a hole the next, smaller table fills, so the V1 heap does not fragment."""
+
+    def __init__(self, binary: bool = False):
+        self.binary = binary
+        self.tables: list[tuple[str, bytes]] = []
+
+    def __call__(self, code: str, values) -> str:
+        raw = np.asarray(values, dtype=np.int64).reshape(-1).astype("<i%d" % _SIZE[code]).tobytes()
+        self.tables.append((code, raw))
+        return "#%d#" % (len(self.tables) - 1)
+
+    def order(self) -> list[int]:
+        """Table numbers in Q's order: biggest first."""
+        return sorted(range(len(self.tables)), key=lambda k: -len(self.tables[k][1]))
+
+    @property
+    def data(self) -> bytes:
+        """The bytes of model.bin (empty unless `binary`)."""
+        return b"".join(self.tables[k][1] for k in self.order()) if self.binary else b""
+
+    def source(self) -> str:
+        """The text of Q, flat: typecode, then bytes literal or item count, per table."""
+        out = []
+        for k in self.order():
+            code, raw = self.tables[k]
+            if self.binary:
+                out.append("%r,%d" % (code, len(raw) // _SIZE[code]))
+            else:
+                step = CHUNK - CHUNK % _SIZE[code]
+                parts = [raw[i:i + step] for i in range(0, len(raw), step)] or [b""]
+                out.append("%r,%s" % (code, "+".join(repr(p) for p in parts)))
+        return "Q=(\n" + "".join(e + ",\n" for e in out) + ")"
+
+    def resolve(self, src: str) -> str:
+        """`src` with the table placeholders numbered in Q's order."""
+        where = {k: i for i, k in enumerate(self.order())}
+        return re.sub(r"#(\d+)#", lambda m: "%d" % (TABLE + where[int(m.group(1))]), src)
+
+
+# Kernels told their output size explicitly, so their output may be a bigger
+# buffer shared with other calls (dense takes len(x) and len(y); featq len(y)).
+POOLED = ("rawq", "conv", "mpool", "apool", "gap", "gmp")
+
+
+def _call(kernel: str, code: str, n_out: int, y_at: int, *args) -> list:
+    """[kernel, output typecode, output size, y position, the call's arguments with
+    0 standing for the input x and for the output y]."""
+    call = [0] + list(args)
+    call.insert(y_at, 0)
+    return [kernel, code, n_out, y_at, call]
+
+
+def _share(calls: list) -> None:
+    """Lets the outputs of POOLED calls share two buffers (a call's input and output
+    never share one): the first call of a pair allocates the bigger size, a later one
+    gets -(k + 1) as its size, meaning "call k's output buffer"."""
+    pool = [None] * len(calls)
+    for i, c in enumerate(calls):
+        if c[0] in POOLED and i + 1 < len(calls) and calls[i + 1][0] not in ("dense", "featq"):
+            pool[i] = 1 if i and pool[i - 1] == 0 else 0
+    for p in (0, 1):
+        users = [i for i in range(len(calls)) if pool[i] == p]
+        if users:
+            calls[users[0]][2] = max(calls[i][2] for i in users)
+            for i in users[1:]:
+                calls[i][2] = -(users[0] + 1)
+
+
+def _source(c: list) -> str:
+    """One call in model.py's flat L: kernel, typecode, size, y position, n, n arguments."""
+    args = [a if isinstance(a, str) else "%d" % int(a) for a in c[4]]
+    return ",".join([repr(c[0]), repr(c[1]), "%d" % c[2], "%d" % c[3], "%d" % len(args)] + args)
+
+
+def steps(qm: QModel, tbl=None) -> list[tuple[str, str]]:
+    """The kernel calls of `qm`, input stage first, as (kernel name, model.py source);
+    `tbl` writes the tables (default: bytes literals)."""
+    tbl = tbl or Tables()
+    shapes, sizes = qm.activation_shapes(), qm.activation_sizes()
+    if isinstance(qm.input, FeatureInput):
+        f = qm.input
+        out = [_call("feats", "i", N_FEATURES, 2, qm.window),
+               _call("featq", "b", N_FEATURES, 4, tbl("i", f.offset), tbl("i", f.mult), tbl("i", f.shift))]
+    else:
+        out = [_call("rawq", "b", 3 * qm.window, 3, 3 * qm.window, qm.input.shift)]
+    for i, l in enumerate(qm.layers):
+        n = sizes[i + 1]
+        L, c = shapes[i] if len(shapes[i]) == 2 else (0, 0)
+        if isinstance(l, (Dense, Conv1d)):
+            w, b, m, s = (tbl("b", l.w), tbl("i", l.b), tbl("i", l.mult), tbl("i", l.shift))
+            lo = 0 if l.relu else -128
+            if isinstance(l, Dense):
+                out.append(_call("dense", "b", n, 5, w, b, m, s, lo))
+            else:
+                out.append(_call("conv", "b", n, 10, L, c, w, l.w.shape[1], l.stride, l.pad, b, m, s, lo))
+        elif isinstance(l, MaxPool1d):
+            out.append(_call("mpool", "b", n, 5, L, c, l.k, l.stride))
+        elif isinstance(l, AvgPool1d):
+            out.append(_call("apool", "b", n, 7, L, c, l.k, l.stride, l.mult, l.shift))
+        elif isinstance(l, GlobalAvgPool):
+            out.append(_call("gap", "b", n, 5, L, c, l.mult, l.shift))
+        elif isinstance(l, GlobalMaxPool):
+            out.append(_call("gmp", "b", n, 3, L, c))
+        else:
+            raise MbnnError("cannot export layer %s: re-train with an mlp or cnn model" % type(l).__name__)
+    _share(out)
+    return [(c[0], _source(c)) for c in out]
+
+
+def _names(items) -> str:
+    for s in items:
+        if not s or any(ch in s for ch in " ,'\"\\") or not s.isascii() or not s.isprintable():
+            raise MbnnError("class or icon name %r cannot go on the micro:bit: use ASCII names "
+                            "without spaces, quotes or commas" % s)
+    return repr(",".join(items))
+
+
+def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None) -> str:
+    """The text of model.py for `qm` (MicroPython 1.9 and CPython): plain data that
+    firmware/app.py's ld() turns into arrays and kernel calls.
+
+    Tables are bytes literals in Q unless `tables` is a binary `Tables`: then
+    Q gives their sizes and the bytes go to model.bin (`tables.data`), which
+    the V1 reads with readinto into arrays of the exact size (docs/firmware.md).
+    """
+    qm.validate()
+    tbl = tables or Tables()
+    body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [src + "," for _, src in steps(qm, tbl)] + [")"]
+    lines = [
+        "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
+        "V=%r" % __version__,
+        "K=%r" % qm.kind,
+        "C=%s" % _names(qm.classes),
+        "G=%s" % _names(qm.icons),
+        "W=%d" % qm.window,
+        "T=%d" % qm.period_ms,
+        "P=%d" % int(hop_ms),
+        "H=%d" % qm.threshold,
+    ] + [tbl.resolve(line) for line in body] + [tbl.source()]
+    return "\n".join(lines) + "\n"
+
+
+def minify(src: str) -> str:
+    """Python source without comments and blank lines, indented one space a level.
+
+    The V1 keeps every file in a 28 KB filesystem, so the firmware travels
+    without its comments. The result has the same syntax tree as `src`
+    (checked; otherwise `src` is returned unchanged).
+    """
+    toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
+    cut = {t.start[0]: t.start[1] for t in toks if t.type == tokenize.COMMENT}
+    out = []
+    for no, line in enumerate(src.splitlines(), 1):
+        line = line[:cut.get(no, len(line))].rstrip()
+        body = line.lstrip(" ")
+        if body:
+            out.append(" " * ((len(line) - len(body)) // 4) + body)
+    small = "\n".join(out) + "\n"
+    try:
+        same = ast.dump(ast.parse(small)) == ast.dump(ast.parse(src))
+    except SyntaxError:
+        same = False
+    return small if same else src
+
+
+def _defs(src: str) -> dict:
+    return {d.name: d for d in ast.parse(src).body if isinstance(d, ast.FunctionDef)}
+
+
+def closure(src: str, keep) -> list[str]:
+    """The top-level functions of `src` in `keep` and all they call, in file order."""
+    defs = _defs(src)
+    need, todo = set(), [k for k in keep if k in defs]
+    while todo:
+        name = todo.pop()
+        if name not in need:
+            need.add(name)
+            todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs]
+    return [n for n in defs if n in need]
+
+
+def prune(src: str, keep) -> str:
+    """`src` with only the top-level functions in `keep` and the ones they call."""
+    need = set(closure(src, keep))
+    drop = set()
+    for name, d in _defs(src).items():
+        if name not in need:
+            drop.update(range(min([d.lineno] + [x.lineno for x in d.decorator_list]) - 1, d.end_lineno))
+    return "\n".join(l for i, l in enumerate(src.splitlines()) if i not in drop) + "\n"
+
+
+def _firmware(name: str) -> str:
+    try:
+        return (Path(FIRMWARE_DIR) / name).read_text(encoding="ascii")
+    except (OSError, UnicodeError):
+        raise MbnnError("firmware file %s is missing or damaged: reinstall microbit-nn" % name) from None
+
+
+def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict[str, list[str]]:
+    """Which kernels each device module provides: {"qa": [...], "qk": [...]}.
+
+    The V2 gets all of qk and qa (it has RAM to spare, and the simulated
+    device runs these files under CPython, where qa is unavailable). The V1
+    gets qa only for a model with a conv layer (its ~1.3 KB of heap does not
+    fit beside an mlp, whose few MACs are fast enough in Python), and a qk
+    cut to the functions the model calls (docs/firmware.md).
+    """
+    used = {k for k, _ in steps(qm)} | {"amax", "conf"}
+    src = _firmware("qk.py")
+    has_qa = (Path(FIRMWARE_DIR) / "qa.py").is_file()
+    if target == "v2":
+        return {"qa": list(ASM_KERNELS) if has_qa else [], "qk": list(_defs(src))}
+    if asm is None:
+        asm = False  # measured: with qa, the default cnn does not load on the V1
+    qa = ["dense", "conv"] if has_qa and asm else []
+    return {"qa": qa, "qk": closure(src, [k for k in used if k not in qa])}
+
+
+def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS) -> dict[str, bytes]:
+    """Every file the device needs, name -> bytes: main.py, kernels, model.py, selftest.
+
+    Raises MbnnError for an unknown target or a model that cannot be written.
+    """
+    if target not in TARGETS:
+        raise MbnnError("unknown target %r: use v1 or v2" % target)
+    from microbit_nn.export import goldens  # it imports the numpy reference
+
+    plan = kernel_plan(qm, target)
+    files = {n: minify(_firmware(n)) for n in APP_FILES}
+    if plan["qa"]:
+        files["qa.py"] = minify(prune(_firmware("qa.py"), ["_a", "_c"] + plan["qa"]))
+    files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
+    if isinstance(qm.input, FeatureInput):
+        files["ft.py"] = minify(_firmware("ft.py"))
+    tables = Tables(binary=target == "v1")
+    files["model.py"] = model_source(qm, hop_ms, tables)
+    out = {k: v.encode("ascii") for k, v in files.items()}
+    if tables.binary:
+        out["model.bin"] = bytes(tables.data)
+    out["st.bin"] = goldens.golden_file(qm, plan)
+    return out
+
+
+def write_export(qm: QModel, out_dir, target: str = "v1", hop_ms: int = HOP_MS) -> dict[str, Path]:
+    """Writes device_files() into `out_dir` (created); returns name -> path."""
+    out = Path(out_dir)
+    paths = {}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in device_files(qm, target, hop_ms).items():
+            (out / name).write_bytes(data)
+            paths[name] = out / name
+    except OSError as e:
+        raise MbnnError("cannot write to %s (%s): choose another --out folder" % (out, e.strerror)) from None
+    return paths
