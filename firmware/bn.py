@@ -9,19 +9,23 @@ from microbit import display
 
 
 def tm(f, a):
-    # 'calls us' for f(*a): a warm-up call (a first call may allocate), one
-    # to size the run to ~20 ms of device time (1 to 50 calls), then the
-    # timed calls after gc.collect()
+    # 'calls us bytes' for f(*a): a warm-up call (a first call may allocate),
+    # one that sizes the run to ~20 ms of device time (1 to 50 calls) and
+    # counts the heap it leaves as garbage, then the timed calls, each run
+    # after a gc.collect()
     f(*a)
     gc.collect()
+    m = gc.mem_free()
     t = ticks_us()
     f(*a)
-    n = min(50, 1 + 20000 // (ticks_diff(ticks_us(), t) + 1))
+    t = ticks_diff(ticks_us(), t)
+    m -= gc.mem_free()
+    n = min(50, 1 + 20000 // (t + 1))
     gc.collect()
     t = ticks_us()
     for i in range(n):
         f(*a)
-    return '%d %d' % (n, ticks_diff(ticks_us(), t))
+    return '%d %d %d' % (n, ticks_diff(ticks_us(), t), m)
 
 
 def cl(A, R, N, K, E):

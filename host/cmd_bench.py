@@ -61,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", dest="kind", choices=["mlp", "cnn"], default="mlp",
                    help="without MODEL: which default model to train and measure (default mlp)")
     p.add_argument("--target", default="v1", help="board whose build is measured; only v1 is emulated")
+    p.add_argument("--kernels", choices=["build", "qa", "qk"], default="build",
+                   help="dense/conv kernels: as the V1 build has them (default), or force qa (asm) or qk (Python)")
     p.add_argument("--windows", type=int, default=5, help="windows to average over (synthetic, one per class; default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -99,6 +101,7 @@ def parse_bench(text: str, names: list[str]) -> dict:
     """bn.go()'s `B` lines -> instruction counts (mean over windows) and the logits of each window."""
     mods: dict[int, list[str]] = {}
     st, parts, logits, free = [], {"r": [], "a": [], "e": [], "c": []}, [], None
+    garbage: dict[str, int] = {}  # heap left as garbage by one call (a GC inside it hides some)
     for line in text.splitlines():
         f = line.split()
         if len(f) < 2 or f[0] != "B":
@@ -109,17 +112,21 @@ def parse_bench(text: str, names: list[str]) -> dict:
             if int(f[2]) == 0:
                 st.append([])
             st[-1].append(_instr(f[3], f[4]))
+            garbage["s%s" % f[2]] = max(garbage.get("s%s" % f[2], 0), int(f[5]))
         elif f[1] == "y":
             logits.append([int(v) for v in f[2:]])
         elif f[1] in parts:
             parts[f[1]].append(_instr(f[2], f[3]))
+            garbage[f[1]] = max(garbage.get(f[1], 0), int(f[4]))
         elif f[1] == "f":
             free = int(f[2])
     if not st or len(st[-1]) != len(names) or not parts["c"]:
         raise MbnnError("the bench printed no complete measurement: check firmware/bn.py and firmware/app.py")
     step, mean = np.mean(st, axis=0), {k: float(np.mean(v)) for k, v in parts.items()}
-    return {"steps": [{"kernel": n, "module": "/".join(sorted(set(mods.get(i, ["?"])))), "instr": round(float(v))}
-                      for i, (n, v) in enumerate(zip(names, step))],
+    return {"steps": [{"kernel": n, "module": "/".join(sorted(set(mods.get(i, ["?"])))), "instr": round(float(v)),
+                       "bytes": garbage["s%d" % i]} for i, (n, v) in enumerate(zip(names, step))],
+            "bytes_per_prediction": garbage["c"], "bytes_ring": 2 * garbage["r"],
+            "bytes_output": garbage["a"] + garbage["e"],
             # the app rotates its ring with three reversals; with the write position at 0
             # (bn.cl) two of them are whole-ring reversals and one is empty
             "instr_ring": round(2 * mean["r"]), "instr_output": round(mean["a"] + mean["e"]),
@@ -176,8 +183,12 @@ def _r1(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
-def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lambda s: None) -> dict:
+def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lambda s: None,
+          kernels: str = "build") -> dict:
     """Measures `qm` on the emulated V1 (four boots); returns the figures `--json` prints.
+
+    `kernels`: "build" measures the files `device_files` makes; "qa" or "qk"
+    swaps the dense/conv kernels first (variant_files), to see what a change would give.
 
     Raises MbnnError when QEMU is missing, the target is not v1, or the model
     (with the bench's few hundred bytes) does not load on the V1."""
@@ -185,7 +196,8 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
         raise MbnnError("there is no V2 emulator: run 'mbnn bench' with --target v1 (latency_ms_v2 estimates the V2)")
     wins = bench_windows(qm.window, n_windows)
     ref = reference.run(qm, wins).astype(int).tolist()
-    files, notes = device_files(qm, target), []
+    files = device_files(qm, target) if kernels == "build" else variant_files(qm, kernels, target)
+    notes: list[str] = []
     say("booting the emulated V1: the app as built (free heap, one replayed window) ...")
     try:
         heap = app_heap(files, wins[0])
@@ -214,7 +226,8 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
         "instr_per_inference_other": _sum(alt) if alt else None,
         "instr_ring": main["instr_ring"], "instr_output": main["instr_output"],
         "instr_other": total - feats - layers - main["instr_ring"] - main["instr_output"],
-        "instr_per_prediction": total, "steps": main["steps"],
+        "instr_per_prediction": total, "steps": main["steps"], "bytes_per_prediction": main["bytes_per_prediction"],
+        "bytes_ring": main["bytes_ring"],
         "instr_per_mac_fast": round(per_mac["qa"], 2), "instr_per_mac_python": round(per_mac["qk"], 1),
         "speedup": round(per_mac["qk"] / per_mac["qa"], 1),
         "layer_instr_per_mac_fast": _r1(layer_mac["qa"]), "layer_instr_per_mac_python": _r1(layer_mac["qk"]),
@@ -229,12 +242,13 @@ def _table(r: dict) -> None:
     from rich.table import Table
 
     t = Table(title="%s (%s, %d MACs), emulated micro:bit V1: one prediction" % (r["model"], r["kind"], r["macs"]))
-    for col in ("step", "runs in", "instructions", "ms at 16 MHz"):
+    for col in ("step", "runs in", "instructions", "ms at 16 MHz", "garbage bytes"):
         t.add_column(col, justify="left" if col in ("step", "runs in") else "right")
-    rows = [("ring rotation", "app", r["instr_ring"])] + [(s["kernel"], s["module"], s["instr"]) for s in r["steps"]]
-    rows += [("amax + conf", "qk", r["instr_output"]), ("print, display, loop", "app", r["instr_other"])]
-    for step, mod, n in rows + [("[bold]per prediction", "", r["instr_per_prediction"])]:
-        t.add_row(step, mod, f"{n:,}", "%.1f" % (n / HZ_V1 * 1e3))
+    rows = [("ring rotation", "app", r["instr_ring"], r["bytes_ring"])]
+    rows += [(s["kernel"], s["module"], s["instr"], s["bytes"]) for s in r["steps"]]
+    rows += [("amax + conf", "qk", r["instr_output"], ""), ("print, display, loop", "app", r["instr_other"], "")]
+    for step, mod, n, b in rows + [("[bold]per prediction", "", r["instr_per_prediction"], r["bytes_per_prediction"])]:
+        t.add_row(step, mod, f"{n:,}", "%.1f" % (n / HZ_V1 * 1e3), f"{b:,}" if b != "" else "")
     console.print(t)
     alt, goal, free = r["instr_per_inference_other"], r["goal_instr_per_prediction"], r["free_heap"]
     console.print(
@@ -268,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="mbnn-bench-") as tmp:
             train_to_dir("synthetic", args.kind, Path(tmp), show_progress=False)
             qm, name = load_model(tmp), "default %s" % args.kind
-    r = bench(qm, name, args.target, args.windows, say)
+    r = bench(qm, name, args.target, args.windows, say, args.kernels)
     if args.json:
         print(json.dumps(r, sort_keys=True))
     else:

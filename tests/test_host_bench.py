@@ -77,21 +77,24 @@ def test_bench_windows_deterministic_and_shaped():
 def test_parse_bench_averages_windows():
     text = "\n".join([
         "B m 0 ft feats", "B m 1 qk featq", "B m 1 qk rq", "B m 2 qa dense", "B m 2 qk dense",
-        "B s 0 10 3000", "B s 1 4 400", "B s 2 2 100", "B y 1 -2 3", "B r 5 500", "B a 1 10",
-        "B e 2 40", "B c 3 9000", "P 0 2 99 1 -2 3",
-        "B s 0 10 5000", "B s 1 4 800", "B s 2 2 300", "B y 4 5 6", "B r 5 700", "B a 1 30",
-        "B e 2 80", "B c 3 12000", "B f 2048", "B end"])
+        "B s 0 10 3000 0", "B s 1 4 400 16", "B s 2 2 100 0", "B y 1 -2 3", "B r 5 500 1200", "B a 1 10 0",
+        "B e 2 40 0", "B c 3 9000 2416", "P 0 2 99 1 -2 3",
+        "B s 0 10 5000 0", "B s 1 4 800 32", "B s 2 2 300 0", "B y 4 5 6", "B r 5 700 1200", "B a 1 30 0",
+        "B e 2 80 0", "B c 3 12000 2400", "B f 2048", "B end"])
     r = cb.parse_bench(text, ["feats", "featq", "dense"])
     assert [s["instr"] for s in r["steps"]] == [400_000, 150_000, 100_000]
     assert [s["module"] for s in r["steps"]] == ["ft", "qk", "qa/qk"]
     assert r["instr_ring"] == 2 * 120_000 and r["instr_output"] == 20_000 + 30_000
     assert r["instr_per_prediction"] == 3_500_000
     assert r["logits"] == [[1, -2, 3], [4, 5, 6]] and r["free_bench"] == 2048
+    # garbage: the most one call left (a collection inside a call can only hide some)
+    assert [s["bytes"] for s in r["steps"]] == [0, 32, 0]
+    assert r["bytes_ring"] == 2400 and r["bytes_per_prediction"] == 2416
 
 
 def test_parse_bench_refuses_a_crash():
     with pytest.raises(MbnnError, match="no complete measurement"):
-        cb.parse_bench("B m 0 ft feats\nB s 0 1 5\nTraceback\nMemoryError:", ["feats", "featq"])
+        cb.parse_bench("B m 0 ft feats\nB s 0 1 5 0\nTraceback\nMemoryError:", ["feats", "featq"])
 
 
 def test_target_v2_is_refused(mlp):
