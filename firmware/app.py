@@ -86,7 +86,7 @@ def ld():
         y = z(L[i + 1], x) if x > 0 else O[-x - 1]
         O.append(y)
         a[L[i + 3]] = y
-        Z.append((getattr(D, L[i], 0) or getattr(K, L[i], 0) or getattr(F, L[i]), a))
+        Z.append((getattr(D, L[i], 0) or getattr(K, L[i], 0) or getattr(F, L[i]), tuple(a)))
         i += 5 + L[i + 4]
     M.L = L = a = O = 0
     E = Q[M.E - 1048576]
@@ -113,7 +113,8 @@ def go():
     t = u = running_time()
     while True:
         # l: a line from the host; v: samples to store (host or accelerometer);
-        # h: classify now; e: an error to report (1: the line made no sense)
+        # h: classify now; e: an error to report (1: the line made no sense).
+        # E reasons are at most 10 characters: then they cost no heap object
         e = h = 0
         v = ()
         if uart.any():
@@ -125,14 +126,14 @@ def go():
                 z = 0
                 l = b''
         elif len(b) > 80:
-            e = 'line too long'
+            e = 'too long'
             b = b''
             z = 1
         try:
             c = l[1:]
             if l[:1] != b'!':
                 if l:
-                    e = 'not in replay mode'
+                    e = 'replay off'
                 if l and rp:
                     v = l.split()
                     for j in range(len(v)):
@@ -141,7 +142,7 @@ def go():
             elif c == b'c':
                 h = n == W
                 if not h:
-                    e = 'too few samples'
+                    e = 'too few'
             elif c == b'i' or c == b'g':
                 gc.collect()
                 if c == b'g':
@@ -159,7 +160,7 @@ def go():
                     p = n = 0
                 print('I mode', rr, rp)
             else:
-                e = 'unknown command'
+                e = 'unknown'
         except Exception:
             e = 1
         if e:
