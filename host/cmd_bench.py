@@ -125,8 +125,9 @@ def parse_bench(text: str, names: list[str]) -> dict:
     step, mean = np.mean(st, axis=0), {k: float(np.mean(v)) for k, v in parts.items()}
     return {"steps": [{"kernel": n, "module": "/".join(sorted(set(mods.get(i, ["?"])))), "instr": round(float(v)),
                        "bytes": garbage["s%d" % i]} for i, (n, v) in enumerate(zip(names, step))],
-            "bytes_per_prediction": garbage["c"], "bytes_ring": 2 * garbage["r"],
-            "bytes_output": garbage["a"] + garbage["e"],
+            "bytes_ring": 2 * garbage["r"], "bytes_output": garbage["a"] + garbage["e"],
+            "bytes_per_prediction": max(garbage["c"], 2 * garbage["r"] + garbage["a"] + garbage["e"]
+                                        + sum(v for k, v in garbage.items() if k[0] == "s")),
             # the app rotates its ring with three reversals; with the write position at 0
             # (bn.cl) two of them are whole-ring reversals and one is empty
             "instr_ring": round(2 * mean["r"]), "instr_output": round(mean["a"] + mean["e"]),
