@@ -137,3 +137,31 @@ def golden_file(qm: QModel, plan: dict, seed: int = 5) -> bytes:
     rng = np.random.default_rng(seed)
     ks = set(plan.get("qk", [])) | set(plan.get("qa", []))
     return b"".join(kernel_records(rng, ks) + model_records(qm, rng, ks)) + b"\x00"
+
+
+def random_qmodel(kind: str = "mlp", seed: int = 0, n_classes: int = 4, window: int = 50, hidden: int = 16) -> QModel:
+    """A valid QModel with random weights (the default cnn's layer types), for tests and
+    `mbnn selftest --emulator` without a model."""
+    from microbit_nn.export import quant
+    from microbit_nn.export.qmodel import Conv1d, Dense, FeatureInput, GlobalMaxPool, RawInput
+
+    rng = np.random.default_rng(seed)
+
+    def affine(shape, ratio):
+        w, sw = quant.quantize_weights(rng.normal(0, 0.3, shape))
+        b = quant.quantize_bias(rng.normal(0, 0.1, shape[0]), 0.05, sw)
+        m, s = quant.requant_affine(w, b, 0.05, sw, 0.05 * ratio)
+        return dict(w=w, b=b, mult=m, shift=s)
+
+    if kind == "mlp":
+        off, m, s = quant.feature_input_params(rng.integers(-300, 300, 24), 1 / 20.0)
+        inp = FeatureInput(offset=off, mult=m, shift=s)
+        layers = [Dense(relu=True, **affine((hidden, 24), 2.0)), Dense(relu=False, **affine((n_classes, hidden), 0.5))]
+    else:
+        inp = RawInput(shift=4)
+        layers = [Conv1d(stride=2, pad=2, relu=True, **affine((8, 5, 3), 3.0)),
+                  Conv1d(stride=2, pad=2, relu=True, **affine((hidden, 5, 8), 0.7)),
+                  GlobalMaxPool(), Dense(relu=False, **affine((n_classes, hidden), 0.2))]
+    return QModel(kind=kind, classes=["c%d" % i for i in range(n_classes)], window=window, period_ms=20,
+                  input=inp, layers=layers, out_scale=0.1, exp_table=quant.make_exp_table(0.1), threshold=50,
+                  icons=["HAPPY"] * n_classes, meta={"random": seed})

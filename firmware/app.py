@@ -118,7 +118,9 @@ def go():
         e = h = 0
         v = ()
         if uart.any():
-            b += uart.read() or b''
+            # read() with no size allocates 256 bytes (a block a fragmented
+            # heap may lack); 32 keeps it small
+            b += uart.read(32) or b''
         if b'\n' in b:
             l, b = b.split(b'\n', 1)
             l = l.strip()

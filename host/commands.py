@@ -10,3 +10,8 @@ register("deploy", "cmd_deploy", "copy a model (and changed app files) onto a mi
 register("stream", "cmd_stream", "show live predictions from a micro:bit (terminal view, --json or --csv)")
 register("record", "cmd_record", "record gestures from a micro:bit into a CSV dataset folder")
 register("bench", "cmd_bench", "measure a model on the emulated micro:bit V1: instructions per prediction, per MAC, free heap")
+register("export", "cmd_export", "write the files a micro:bit needs for MODEL (app, kernels, model.py, selftest)")
+register("build", "cmd_build", "build a flashable .hex: MicroPython plus the app and MODEL")
+register("budget", "cmd_budget", "estimate (and for the V1 measure in the emulator) the free heap MODEL leaves")
+register("replay", "cmd_replay", "replay recorded windows on a micro:bit (or the emulator) and compare with the reference")
+register("selftest", "cmd_selftest", "run the on-device selftest (golden vectors) on a micro:bit or the emulator")

@@ -1,0 +1,137 @@
+"""Will a model fit the micro:bit? Estimated and (V1, emulated) measured free heap.
+
+The estimate adds up what the app holds once it has loaded a model (see
+docs/firmware.md for how each figure was measured on the emulated V1 with
+the bundled MicroPython 1.9.2): the app's own code, each kernel function the
+device's qk.py keeps, ft.py and qa.py when shipped, every table and buffer as
+an array (a 16-byte object plus its items in 16-byte blocks), and per kernel
+call its bound argument tuple. `V1_BASE` is calibrated so the estimate matches
+the measured banner of the default mlp and cnn (`mbnn train synthetic`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from microbit_nn.errors import MbnnError
+from microbit_nn.export.qmodel import Conv1d, Dense, FeatureInput, QModel
+from microbit_nn.export.writer import kernel_plan
+
+# Bytes free after loading and one inference. The design target; and the
+# least export and build accept: measured, an mlp with --hidden 40 (1,600
+# free) still runs, a cnn with --hidden 24 (estimated 1,608) fails to load.
+TARGET_FREE = 2048
+MIN_FREE = 1792
+INFERENCE_COST = 64  # measured: free heap drops by this much after the first prediction
+# Heap of one function of qk.py on the V1 (measured alone, opt_level 3; module: 64).
+QK_COST = {"rq": 96, "dense": 160, "conv": 576, "mpool": 176, "apool": 176, "gap": 144,
+           "gmp": 112, "amax": 96, "rawq": 128, "featq": 144, "conf": 128}
+QK_MODULE, FT_COST, QA_COST = 64, 800, 1344
+STEP_COST = 48  # per kernel call: its (function, arguments) pair
+V1_BASE = 6264  # calibrated: default mlp and cnn, mlp --hidden 16/32/40, cnn 8/12: within 10 bytes
+V2_HEAP = 64 * 1024  # MicroPython 2.1.2 on the V2 has ~64 KB of heap; the V1 is the limit
+
+
+@dataclass
+class Budget:
+    """The estimate (bytes) and, when measured, the emulator's figures."""
+
+    target: str
+    estimate_free: int
+    code: int
+    tables: int
+    buffers: int
+    fs_bytes: int
+    fs_size: int
+    measured_free_load: int | None = None
+    measured_free_inference: int | None = None
+
+    @property
+    def free(self) -> int:
+        """The best figure for free heap after an inference: measured if there is one."""
+        if self.measured_free_inference is not None:
+            return self.measured_free_inference
+        return self.estimate_free
+
+    @property
+    def verdict(self) -> str:
+        """'fits', 'tight' (runs, with less headroom than the target) or 'does not fit'."""
+        if self.fs_bytes > self.fs_size or self.free < MIN_FREE:
+            return "does not fit"
+        return "fits" if self.free >= TARGET_FREE else "tight"
+
+    def as_dict(self) -> dict:
+        """The figures and the verdict, for --json."""
+        return dict(asdict(self), free=self.free, verdict=self.verdict, target_free=TARGET_FREE, min_free=MIN_FREE)
+
+
+def _arr(nbytes: int) -> int:
+    """Heap of one array: its object (16 bytes) and its items in 16-byte blocks."""
+    return 16 + -(-int(nbytes) // 16) * 16
+
+
+def _tables(qm: QModel) -> list[int]:
+    """Byte sizes of the model's tables on the device."""
+    out = [2 * len(qm.exp_table)]
+    if isinstance(qm.input, FeatureInput):
+        out += [4 * len(qm.input.offset)] * 3
+    for l in qm.layers:
+        if isinstance(l, (Dense, Conv1d)):
+            out += [l.w.size, 4 * l.b.size, 4 * l.mult.size, 4 * l.shift.size]
+    return out
+
+
+def _buffers(qm: QModel) -> list[int]:
+    """Byte sizes of the ring and of the call outputs, shared buffers counted once."""
+    from microbit_nn.export.writer import steps
+
+    sizes = [6 * qm.window]
+    for _, src in steps(qm):
+        f = src.split(",")
+        n = int(f[2])
+        if n > 0:
+            sizes.append(n * (4 if f[1] == "'i'" else 1))
+    return sizes
+
+
+def estimate(qm: QModel, target: str = "v1") -> Budget:
+    """The estimated budget of `qm` on `target` ("v1" or "v2"); no emulator needed."""
+    from microbit_nn.export.hexbuild import TARGETS, fs_bytes, hex_info, firmware_hex
+    from microbit_nn.export.writer import device_files, steps
+
+    if target not in TARGETS:
+        raise MbnnError("unknown target %r: use v1 or v2" % target)
+    plan = kernel_plan(qm, target)
+    code = QK_MODULE + sum(QK_COST.get(k, 160) for k in plan["qk"])
+    code += FT_COST if isinstance(qm.input, FeatureInput) else 0
+    code += QA_COST if plan["qa"] else 0
+    tables = sum(_arr(n) for n in _tables(qm))
+    buffers = sum(_arr(n) for n in _buffers(qm)) + STEP_COST * len(steps(qm))
+    base = V1_BASE if target == "v1" else V2_HEAP
+    free = base - code - tables - buffers - INFERENCE_COST
+    files = device_files(qm, target)
+    return Budget(target, int(free), code, tables, buffers, fs_bytes(files), hex_info(firmware_hex(target)).fs_size)
+
+
+def measure(qm: QModel, budget: Budget | None = None, timeout: float = 60.0) -> Budget:
+    """Boots the V1 app with `qm` in the emulator: free heap at the banner and after one
+    replayed window (its logits checked against the reference). Raises MbnnError when
+    the app does not start (e.g. MemoryError while loading)."""
+    from microbit_nn.export import reference
+    from microbit_nn.export.writer import device_files
+    from microbit_nn.host.device import Device
+    from microbit_nn.host.emulator import Emulator
+    from microbit_nn.host.cmd_replay import replay_window
+
+    b = budget or estimate(qm, "v1")
+    window = np.random.default_rng(0).integers(-1500, 1500, (qm.window, 3))
+    with Emulator.from_files(device_files(qm, "v1")) as emu:
+        dev = Device(emu.serial, timeout=timeout)
+        b.measured_free_load = int(dev.wait_banner()["free"])
+        p = replay_window(dev, window)
+        if list(p.logits) != reference.run(qm, window[None])[0].tolist():
+            raise MbnnError("the emulated micro:bit computed other logits than the reference: run 'mbnn selftest --emulator'")
+        b.measured_free_inference = int(dev.free_heap())
+    return b

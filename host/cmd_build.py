@@ -1,0 +1,32 @@
+"""`mbnn build MODEL [--target v1|v2] [-o FILE.hex]`: a complete, flashable .hex.
+
+The bundled official MicroPython for the target with the app's files
+(`mbnn export`) in its filesystem; refuses a model that does not fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from microbit_nn.host.cmd_budget import check, explain
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a trained model (the 'mbnn train --out' folder or its model_int8.json)")
+    p.add_argument("--target", choices=("v1", "v2"), default="v1", help="micro:bit version (default v1)")
+    p.add_argument("-o", "--output", help="the .hex to write (default microbit-nn-<target>.hex)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from microbit_nn.export.hexbuild import build_hex, write_hex
+    from microbit_nn.export.qmodel import load_model
+    from microbit_nn.export.writer import device_files
+    from microbit_nn.host.progress import console
+
+    qm = load_model(args.model)
+    b = check(qm, args.target)
+    files = device_files(qm, args.target)
+    out = write_hex(build_hex(files, args.target), args.output or "microbit-nn-%s.hex" % args.target)
+    console.print("wrote %s: MicroPython for the %s with %d files; %s; flash it with 'mbnn flash %s'"
+                  % (out, args.target.upper(), len(files), explain(b, qm), out))
+    return 0

@@ -1,0 +1,145 @@
+"""`mbnn replay MODEL DATA (--port PORT | --emulator)`: the device's integer outputs on
+recorded windows, compared with the numpy reference (export/reference.py).
+
+Each window of DATA goes to the device in replay mode (docs/protocol.md) and
+its `P` line's logits are compared with reference.run. With --emulator the V1
+hex for MODEL is built and booted in QEMU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from microbit_nn.errors import MbnnError
+from microbit_nn.host.device import Device, Prediction, sample_lines
+
+# The V1 drops what overflows its ~64-byte UART receive buffer before the app
+# reads it (measured in QEMU, which delivers a line at once), so a replay line
+# holds at most 3 samples: 3 * len("-32768 -32768 -32768") + 2 = 62 bytes.
+PER_LINE = 3
+
+
+def replay_window(dev: Device, window: Sequence[Sequence[int]]) -> Prediction:
+    """Classifies one window [L, 3] of int milli-g on the device (replay mode)."""
+    rows = [tuple(int(v) for v in r) for r in window]
+    if not dev.meta:
+        dev.info()
+    if len(rows) < dev.meta["window"]:
+        raise MbnnError("a window needs %d samples, got %d: use DATA recorded for this model"
+                        % (dev.meta["window"], len(rows)))
+    dev.replay(True)  # also empties the device's buffer: the window alone is classified
+    for line in sample_lines(rows, per_line=PER_LINE):
+        dev.ask(line, "K", what="acknowledge a replayed sample line")
+    return dev.ask("!c", "P")[1]
+
+
+@contextlib.contextmanager
+def open_device(model: str | None, port: str | None, emulator: bool, timeout: float = 30.0) -> Iterator[Device]:
+    """A Device on `port`, or on the emulated V1 booted with MODEL's app (`emulator`)."""
+    if emulator:
+        from microbit_nn.export.qmodel import load_model
+        from microbit_nn.export.writer import device_files
+        from microbit_nn.host.emulator import Emulator
+
+        if not model:
+            raise MbnnError("--emulator needs a MODEL to build the app from: pass the 'mbnn train --out' folder")
+        with Emulator.from_files(device_files(load_model(model), "v1")) as emu:
+            dev = Device(emu.serial, timeout=timeout)
+            dev.wait_banner()
+            yield dev
+        return
+    from microbit_nn.host import discover
+
+    ser = discover.open_port(port)
+    try:
+        dev = Device(ser, timeout=timeout)
+        dev.info()
+        yield dev
+    finally:
+        dev.close()
+        ser.close()
+
+
+def compare(dev: Device, qm, windows: np.ndarray, labels: np.ndarray | None = None,
+            progress=None) -> dict:
+    """Replays `windows` [N, L, 3]; returns n, device_bit_exact, accuracy_device,
+    accuracy_int8, free_heap_min and the first mismatches. `labels` index qm.classes (-1: none)."""
+    from microbit_nn.export import reference
+
+    want = reference.run(qm, windows)
+    exact, agree_dev, agree_ref, mism = 0, 0, 0, []
+    free = [dev.free_heap()]
+    for i, w in enumerate(windows):
+        got = list(replay_window(dev, w).logits)
+        if got == want[i].tolist():
+            exact += 1
+        elif len(mism) < 5:
+            mism.append({"window": i, "device": got, "reference": want[i].tolist()})
+        if labels is not None and labels[i] >= 0:
+            agree_dev += int(np.argmax(got) == labels[i])
+            agree_ref += int(np.argmax(want[i]) == labels[i])
+        if i % 20 == 19:
+            free.append(dev.free_heap())
+        if progress:
+            progress("replay", i + 1, len(windows), {"bit-exact": exact / (i + 1)})
+    free.append(dev.free_heap())
+    n = len(windows)
+    known = int((labels >= 0).sum()) if labels is not None else 0
+    return {"n": n, "device_bit_exact": exact / n if n else 1.0,
+            "accuracy_device": agree_dev / known if known else None,
+            "accuracy_int8": agree_ref / known if known else None,
+            "free_heap_min": min(free), "mismatches": mism}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a trained model (the 'mbnn train --out' folder or its model_int8.json)")
+    p.add_argument("data", help="recordings: a CSV folder, a CreateAI .json, or 'synthetic'")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--port", help="serial port of a micro:bit running the model's app")
+    src.add_argument("--emulator", action="store_true", help="build the V1 app for MODEL and boot it in QEMU")
+    p.add_argument("--limit", type=int, help="replay at most N windows (spread over DATA)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer")
+
+
+def _windows(args, qm) -> tuple[np.ndarray, np.ndarray]:
+    from microbit_nn.train.datasets import load_dataset
+
+    ds = load_dataset(args.data, window=qm.window)
+    names = list(ds.classes)
+    labels = np.array([qm.classes.index(names[l]) if names[l] in qm.classes else -1 for l in ds.labels])
+    idx = np.arange(len(labels))
+    if args.limit and args.limit < len(idx):
+        idx = np.linspace(0, len(idx) - 1, args.limit).round().astype(int)
+    return np.asarray(ds.windows)[idx].astype(np.int64), labels[idx]
+
+
+def run(args: argparse.Namespace) -> int:
+    from microbit_nn.export.qmodel import load_model
+    from microbit_nn.host.progress import console, phase_progress
+
+    qm = load_model(args.model)
+    windows, labels = _windows(args, qm)
+    if not len(windows):
+        raise MbnnError("DATA has no window of %d samples: record longer gestures" % qm.window)
+    with open_device(args.model, args.port, args.emulator, args.timeout) as dev:
+        if dev.meta.get("classes") != list(qm.classes) or dev.meta.get("window") != qm.window:
+            raise MbnnError("the micro:bit runs another model (%s): deploy this one with 'mbnn deploy'"
+                            % ",".join(dev.meta.get("classes", [])))
+        with phase_progress(not args.json and len(windows) > 5) as bar:
+            r = compare(dev, qm, windows, labels, bar)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        acc = lambda v: "n/a" if v is None else "%.3f" % v  # noqa: E731
+        console.print("%d windows: %.1f%% bit-exact with the reference; accuracy device %s, int8 reference %s; "
+                      "free heap at least %d bytes" % (r["n"], 100 * r["device_bit_exact"], acc(r["accuracy_device"]),
+                                                       acc(r["accuracy_int8"]), r["free_heap_min"]))
+        for m in r["mismatches"]:
+            console.print("  window %d: device %s, reference %s" % (m["window"], m["device"], m["reference"]))
+    return 0 if r["device_bit_exact"] == 1.0 else 1
