@@ -7,7 +7,8 @@ the buffer in place alike. A second boot counts instructions (-icount
 shift=0: 1 us of device time = 1,000 instructions, not wall-clock) for ft and
 qf at n = 50 and measures qf's import cost on the heap.
 
-qf's machine code is data() words under "#:" assembly comments, like qa's.
+qf's machine code is a few data() calls whose words sit under "#:" assembly
+comments, one comment per row of words (qa has one data() call per row).
 The listing is re-assembled here with test_firmware_qa's assembler, extended
 with the forms qf uses and qa does not (bl, bx, sp-relative stores and
 adjustments, halfword loads/stores); if llvm-mc is installed the whole listing
@@ -16,6 +17,7 @@ is also checked against it.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -29,7 +31,7 @@ from microbit_nn.export import features as F
 from microbit_nn.firmware import FIRMWARE_DIR
 
 # tests/ is on sys.path under pytest (no __init__.py): reuse qa's test helpers.
-from test_firmware_qa import asm_functions, boot, encode as qa_encode, firmware_file, needs_qemu
+from test_firmware_qa import boot, encode as qa_encode, firmware_file, needs_qemu
 
 # --- the assembler: qa's, plus bl, bx, sp forms, ldrsh/strh ---------------------
 
@@ -81,9 +83,32 @@ def assemble(lines: list[str]) -> list[list[int]]:
     return [[w for at, op, args in items for w in encode(op, args, at, labels)] for items in parsed]
 
 
+# A data() call of 183 words corrupted the V1's heap after import (hangs in
+# 10 of 20 heap layouts); calls of up to 128 words ran in all 20. qf keeps
+# each call well below that.
+MAX_WORDS_PER_CALL = 64
+
+
 def qf_listing() -> tuple[list[str], list[list[int]]]:
+    """qf._f's "#:" lines and the words under each, checked to be exactly its data() calls."""
     with open(os.path.join(FIRMWARE_DIR, "qf.py")) as fh:
-        return asm_functions(fh.read())["_f"]
+        src = fh.read()
+    body = src[src.index("def _f("):src.index("except AttributeError")]
+    listing, words = [], []
+    for line in body.splitlines():
+        t = line.strip()
+        if t.startswith("#: "):
+            listing.append(t[3:])
+            words.append([])
+        elif not t.startswith("#") and re.search(r"0x[0-9A-Fa-f]", t):
+            assert listing, "words before the first '#:' line"
+            words[-1] += [int(v, 16) for v in re.findall(r"0x([0-9A-Fa-f]+)", t)]
+    fn = next(n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.FunctionDef) and n.name == "_f")
+    calls = [st.value for st in fn.body]
+    assert all(c.func.id == "data" and c.args[0].value == 2 for c in calls), "only data(2, ...) calls"
+    assert max(len(c.args) - 1 for c in calls) <= MAX_WORDS_PER_CALL
+    assert [a.value for c in calls for a in c.args[1:]] == [w for line in words for w in line]
+    return listing, words
 
 
 def test_assembler_extensions_match_known_encodings():
@@ -101,7 +126,7 @@ def test_assembler_extensions_match_known_encodings():
 
 def test_qf_listing_assembles_to_its_data_words():
     listing, words = qf_listing()
-    assert listing and len(listing) == len(words), "one '#:' line above each data() line"
+    assert listing and all(words), "words under every '#:' line"
     assert assemble(listing) == words, "'#:' listing and data() words differ"
 
 
@@ -133,11 +158,18 @@ def test_import_qf_raises_importerror_under_cpython():
 MAXN = 255
 SENTINEL = 12345  # in the buffer just after the window, and as out[24]: must survive
 
+# The two 1.5 KB buffers are made before the runner compiles, while the heap
+# is still in one piece.
 CHECK_MAIN = """\
 import gc
 import qf
 import ft
+from array import array
+gc.collect()
+A = array('h', range(765))
+B = array('h', range(765))
 import t
+t.go(A, B)
 """
 
 # Per case: F ft's 24 features, Q qf's 24 plus out[24], B a checksum of qf's
@@ -151,11 +183,9 @@ def pr(t, y):
     for v in y:
         print('', v, end='')
     print()
-def go():
+def go(A, B):
     f = open('c.bin', 'rb')
     h = array('h', [0])
-    A = array('h', range(765))
-    B = array('h', range(765))
     o = array('i', range(25))
     p = array('i', range(25))
     while f.readinto(h) == 2:
@@ -186,7 +216,6 @@ def go():
             k += 1
     print('V', k)
     print('END')
-go()
 """
 
 
@@ -298,3 +327,111 @@ def test_qf_matches_ft_and_features_on_device(bitexact):
         assert bufs[i] == [checksum(w), 0, SENTINEL], f"qf's clipped buffer is wrong on {where}"
         bitexact.add(24)
     assert parse_rows(text, "V") == [[4]] * len(text.split("END")[:-1]), "qf.feats must refuse n = 0, n = 256, short buf, short out"
+
+
+# --- instruction counts and heap on the emulated V1 ---------------------------
+
+BENCH_MAIN = """\
+import gc
+gc.collect()
+f0 = gc.mem_free()
+import qf
+gc.collect()
+f1 = gc.mem_free()
+import ft
+gc.collect()
+print('M', f0 - f1, f1 - gc.mem_free())
+import tb
+tb.go()
+"""
+
+# T lines: what, n, calls, microseconds (= thousands of instructions).
+BENCH_RUNNER = """\
+import gc
+import utime
+from array import array
+import ft
+import qf
+def tm(k, f, n, r):
+    a = array('h', range(765))
+    open('w.bin', 'rb').readinto(a)
+    o = array('i', range(24))
+    if f:
+        f(a, n, o)
+    gc.collect()
+    t = utime.ticks_us()
+    if f:
+        for _ in range(r):
+            f(a, n, o)
+    else:
+        for _ in range(r):
+            pass
+    print('T', k, n, r, utime.ticks_diff(utime.ticks_us(), t))
+def go():
+    tm('loop', None, 50, 500)
+    for n in (1, 50, 255):
+        tm('qf', qf.feats, n, 500)
+    tm('_f', qf._f, 50, 500)
+    tm('ft', ft.feats, 50, 4)
+    tm('ft', ft.feats, 255, 2)
+    print('END')
+"""
+
+# Free heap at which `import X` is tried under a ballast leaving about F bytes.
+NEED_MAIN = """\
+import gc
+gc.collect()
+z = bytearray(gc.mem_free() - {F})
+gc.collect()
+g = gc.mem_free()
+try:
+    import {mod}
+    print('N', 1, g)
+except MemoryError:
+    print('N', 0, g)
+print('END')
+"""
+
+
+def bench_window() -> np.ndarray:
+    """A gesture-like window of 255 samples (the first n serve for smaller n)."""
+    return np.clip(shaped(np.random.default_rng(3), 255, "gesture"), -2048, 2048)
+
+
+def import_need(mod: str, lo: int = 1000, hi: int = 8000) -> tuple[int, int]:
+    """(largest free heap at which `import mod` failed, smallest at which it worked), by bisection
+    over boots: a failed import leaves an empty module behind on the V1, so one try per boot."""
+    fail, ok = 0, None
+    while hi - lo > 32:
+        mid = (lo + hi) // 2
+        text = boot({"main.py": NEED_MAIN.format(F=mid, mod=mod).encode(), mod + ".py": firmware_file(mod + ".py")})
+        worked, free = parse_rows(text, "N")[0]
+        if worked:
+            ok, hi = free if ok is None else min(ok, free), mid
+        else:
+            fail, lo = max(fail, free), mid
+    return fail, ok
+
+
+@needs_qemu
+def test_qf_instruction_counts_and_heap_on_device():
+    """qf at n = 50: far fewer instructions than ft (counts, not time); what importing it costs."""
+    text = boot({"main.py": BENCH_MAIN.encode(), "tb.py": BENCH_RUNNER.encode(),
+                 "qf.py": firmware_file("qf.py"), "ft.py": firmware_file("ft.py"),
+                 "w.bin": bench_window().astype("<i2").tobytes()}, timeout=300)
+    per = {}
+    for k, n, r, us in (ln.split()[1:] for ln in text.splitlines() if ln.startswith("T ")):
+        per[k, int(n)] = int(us) * 1000 / int(r)
+    loop = per.pop(("loop", 50))
+    got = {f"{k}_n{n}": v - loop for (k, n), v in per.items()}
+    got["qf_per_sample"] = (got["qf_n255"] - got["qf_n1"]) / 254
+    got["ft_per_sample"] = (got["ft_n255"] - got["ft_n50"]) / 205
+    got["ratio_n50"] = got["ft_n50"] / got["qf_n50"]
+    (kept_qf, kept_ft), = parse_rows(text, "M")
+    got["qf_import_kept_bytes"], got["ft_import_kept_bytes"] = kept_qf, kept_ft
+    for mod in ("qf", "ft"):
+        got[mod + "_import_fails_at_free"], got[mod + "_import_works_at_free"] = import_need(mod)
+    print("\n".join(f"{k}: {v:,.1f}" for k, v in got.items()))
+    assert got["qf_n50"] < 20000
+    assert got["ratio_n50"] > 20
+    assert got["qf_import_works_at_free"] is not None
