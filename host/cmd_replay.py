@@ -66,16 +66,20 @@ def open_device(model: str | None, port: str | None, emulator: bool, timeout: fl
 
 
 def compare(dev: Device, qm, windows: np.ndarray, labels: np.ndarray | None = None,
-            progress=None) -> dict:
+            progress=None, show=None) -> dict:
     """Replays `windows` [N, L, 3]; returns n, device_bit_exact, accuracy_device,
-    accuracy_int8, free_heap_min and the first mismatches. `labels` index qm.classes (-1: none)."""
+    accuracy_int8, free_heap_min and the first mismatches. `labels` index qm.classes (-1: none).
+    `show(i, prediction, reference_logits)` is called after each window (live views)."""
     from microbit_nn.export import reference
 
     want = reference.run(qm, windows)
     exact, agree_dev, agree_ref, mism = 0, 0, 0, []
     free = [dev.free_heap()]
     for i, w in enumerate(windows):
-        got = list(replay_window(dev, w).logits)
+        pred = replay_window(dev, w)
+        got = list(pred.logits)
+        if show:
+            show(i, pred, want[i])
         if got == want[i].tolist():
             exact += 1
         elif len(mism) < 5:
