@@ -15,3 +15,4 @@ register("build", "cmd_build", "build a flashable .hex: MicroPython plus the app
 register("budget", "cmd_budget", "estimate (and for the V1 measure in the emulator) the free heap MODEL leaves")
 register("replay", "cmd_replay", "replay recorded windows on a micro:bit (or the emulator) and compare with the reference")
 register("selftest", "cmd_selftest", "run the on-device selftest (golden vectors) on a micro:bit or the emulator")
+register("demo", "cmd_demo", "the whole pipeline on the emulated micro:bit: train, quantize, build the .hex, replay held-out gestures")
