@@ -32,7 +32,7 @@ CHUNK = 960  # bytes per literal: well below the ~2,000 bytes the V1 still compi
 HOP_MS = 250
 TARGETS = ("v1", "v2")
 ASM_KERNELS = ("rq", "dense", "conv")  # what firmware/qa.py provides
-APP_FILES = ("main.py", "app.py", "st.py", "sv.py")  # firmware/ files of the app
+APP_FILES = ("main.py", "app.py", "lo.py", "st.py")  # firmware/ files of the app
 _SIZE = {"b": 1, "h": 2, "i": 4}
 TABLE = 1 << 20  # model.py arguments from TABLE up are table numbers (+ TABLE)
 
@@ -116,22 +116,27 @@ def _source(c: list) -> str:
     return ",".join([repr(c[0]), repr(c[1]), "%d" % c[2], "%d" % c[3], "%d" % len(args)] + args)
 
 
-def steps(qm: QModel, tbl=None) -> list[tuple[str, str]]:
+def steps(qm: QModel, tbl=None, asm=ASM_KERNELS) -> list[tuple[str, str]]:
     """The kernel calls of `qm`, input stage first, as (kernel name, model.py source);
-    `tbl` writes the tables (default: bytes literals)."""
+    `tbl` writes the tables (default: bytes literals). Shifts (1..30) are int8 tables
+    for the kernels qk runs (it only indexes them), int32 for those in `asm` (qa loads
+    words), and feature offsets int16 when they fit: the V1 needs every byte."""
     tbl = tbl or Tables()
     shapes, sizes = qm.activation_shapes(), qm.activation_sizes()
     if isinstance(qm.input, FeatureInput):
         f = qm.input
         out = [_call("feats", "i", N_FEATURES, 2, qm.window),
-               _call("featq", "b", N_FEATURES, 4, tbl("i", f.offset), tbl("i", f.mult), tbl("i", f.shift))]
+               _call("featq", "b", N_FEATURES, 4, tbl("h" if np.abs(f.offset).max() < 32768 else "i", f.offset),
+                          tbl("i", f.mult), tbl("b", f.shift))]
     else:
         out = [_call("rawq", "b", 3 * qm.window, 3, 3 * qm.window, qm.input.shift)]
     for i, l in enumerate(qm.layers):
         n = sizes[i + 1]
         L, c = shapes[i] if len(shapes[i]) == 2 else (0, 0)
         if isinstance(l, (Dense, Conv1d)):
-            w, b, m, s = (tbl("b", l.w), tbl("i", l.b), tbl("i", l.mult), tbl("i", l.shift))
+            kernel = "dense" if isinstance(l, Dense) else "conv"
+            w, b, m = tbl("b", l.w), tbl("i", l.b), tbl("i", l.mult)
+            s = tbl("i" if kernel in asm else "b", l.shift)
             lo = 0 if l.relu else -128
             if isinstance(l, Dense):
                 out.append(_call("dense", "b", n, 5, w, b, m, s, lo))
@@ -159,23 +164,24 @@ def _names(items) -> str:
     return repr(",".join(items))
 
 
-def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None) -> str:
+def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, asm=ASM_KERNELS) -> str:
     """The text of model.py for `qm` (MicroPython 1.9 and CPython): plain data that
     firmware/app.py's ld() turns into arrays and kernel calls.
 
     Tables are bytes literals in Q unless `tables` is a binary `Tables`: then
     Q gives their sizes and the bytes go to model.bin (`tables.data`), which
     the V1 reads with readinto into arrays of the exact size (docs/firmware.md).
+    `asm`: the kernels qa runs on the device (see steps).
     """
     qm.validate()
     tbl = tables or Tables()
-    body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [src + "," for _, src in steps(qm, tbl)] + [")"]
+    body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
     lines = [
         "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
         "V=%r" % __version__,
         "K=%r" % qm.kind,
         "C=%s" % _names(qm.classes),
-        "G=%s" % _names(qm.icons),
+        "G=%r" % (tuple(_names(qm.icons).strip("'").split(",")),),
         "W=%d" % qm.window,
         "T=%d" % qm.period_ms,
         "P=%d" % int(hop_ms),
@@ -276,8 +282,10 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS) -> dict[s
     files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
     if isinstance(qm.input, FeatureInput):
         files["ft.py"] = minify(_firmware("ft.py"))
+        if (Path(FIRMWARE_DIR) / "qf.py").is_file():
+            files["qf.py"] = minify(_firmware("qf.py"))
     tables = Tables(binary=target == "v1")
-    files["model.py"] = model_source(qm, hop_ms, tables)
+    files["model.py"] = model_source(qm, hop_ms, tables, plan["qa"])
     out = {k: v.encode("ascii") for k, v in files.items()}
     if tables.binary:
         out["model.bin"] = bytes(tables.data)

@@ -2,8 +2,9 @@
 # accelerometer into a ring buffer, classifies the last window every hop,
 # shows the class, speaks docs/protocol.md. Runs on MicroPython (micro:bit
 # V1/V2) and CPython (fake microbit module). The V1 heap is the limit
-# (docs/firmware.md): the loaders li() and ld() are dropped once they have
-# run, and the rest is one function, since every function costs heap.
+# (docs/firmware.md): the loaders (li, ld, and lo.py behind them) are
+# dropped once they have run, and the rest is one function (each function
+# costs heap of its own).
 import gc
 
 
@@ -17,88 +18,33 @@ def rv(R, i, j):
 
 
 def li():
-    # Imports qa (its compile needs the largest free block), the model, then
-    # qk (and ft for an mlp). Sets D K F (the kernel modules qa, qk, ft; 0
-    # when absent) and M (the model).
-    global D, K, F, M
-    try:
-        import qa as D
-    except Exception:
-        D = 0
-    gc.collect()
-    import model as M
-    gc.collect()
-    import qk as K
-    gc.collect()
-    F = 0
-    if M.K == 'mlp':
-        import ft as F
+    # loads with lo.py (a module of its own: see there): D K F (the kernel
+    # modules qa, qk, ft; 0 when absent) and M (the model)
+    import lo
+    lo.li(globals())
+    lo.li = 0
 
 
 def ld():
-    # Makes the model's tables, then the buffers, and binds the kernel
-    # calls. Sets E (the exp table), R (the ring of M.W samples), Z (the
-    # kernel calls, (function, arguments)), y (the logits) and G (what the
-    # display shows per class).
-    global E, R, Z, y, G
-    from array import array
-    from microbit import Image
-
-    def z(c, n):
-        # an array of n items; from a range MicroPython makes it with no
-        # temporary copy (truncating the values; CPython refuses for 'b')
-        try:
-            return array(c, range(n))
-        except OverflowError:
-            return array(c, bytes(n))
-
-    # M.Q, flat: per table its typecode, then its bytes literal or its item
-    # count in model.bin; biggest first, so that each finds a hole
-    Q = []
-    f = 0
-    L = M.Q
-    for i in range(0, len(L), 2):
-        if type(L[i + 1]) is int:
-            f = f or open('model.bin', 'rb')
-            a = z(L[i], L[i + 1])
-            f.readinto(a)
-        else:
-            a = array(L[i], L[i + 1])
-        Q.append(a)
-    if f:
-        f.close()
-    M.Q = 0
+    # E (the exp table), R (the ring of M.W samples), Z (the kernel calls,
+    # (function, arguments)), y (the logits), G (what the display shows)
+    import lo
+    lo.lt(globals())
+    lo.lt = 0
     gc.collect()
-    # M.L, flat: per call the kernel, output typecode, output size (-k-1:
-    # the output buffer of call k), output position, argument count n, then
-    # n arguments: 0 stands for the input (the previous call's output) and
-    # the output, 2**20 + i for table i
-    R = z('h', 3 * M.W)
-    Z = []
-    O = []
-    y = R
-    L = M.L
-    i = 0
-    while i < len(L):
-        a = [Q[x - 1048576] if x >= 1048576 else x for x in L[i + 5:i + 5 + L[i + 4]]]
-        a[0] = y
-        x = L[i + 2]
-        y = z(L[i + 1], x) if x > 0 else O[-x - 1]
-        O.append(y)
-        a[L[i + 3]] = y
-        Z.append((getattr(D, L[i], 0) or getattr(K, L[i], 0) or getattr(F, L[i]), tuple(a)))
-        i += 5 + L[i + 4]
-    M.L = L = a = O = 0
-    E = Q[M.E - 1048576]
-    G = [getattr(Image, x, x[0]) for x in M.G.split(',')]
-    M.G = 0
+    lo.lb(globals())
+    lo.lb = lo.z = 0
 
 
 def go():
-    # load, then the main loop (until !t): serial input, a sample every M.T
-    # ms, a prediction every M.P ms. rr, rp: raw and replay modes
-    from microbit import uart, display, accelerometer, running_time, button_a
+    # load, then the main loop: serial input, a sample every M.T ms, a
+    # prediction every M.P ms (rr, rp: raw and replay modes). Returns 1 at
+    # once when a selftest is due: main.py runs it.
+    from microbit import uart, display, accelerometer, running_time, button_a, reset
     global li, ld
+    import os
+    if 'st.on' in os.listdir():
+        return 1
     li()
     li = 0
     gc.collect()
@@ -140,7 +86,7 @@ def go():
                     v = l.split()
                     for j in range(len(v)):
                         v[j] = int(v[j])
-                    e = len(v) % 3 > 0 or len(v) > 12 or max(v) > 32767 or min(v) < -32768
+                    e = len(v) % 3 > 0 or max(v) > 32767 or min(v) < -32768
             elif c == b'c':
                 h = n == W
                 if not h:
@@ -152,8 +98,10 @@ def go():
                 else:
                     print('I mbnn', M.V, M.K, W, M.T, M.P, gc.mem_free(), M.C)
             elif c == b't':
-                # the selftest needs the heap this code holds: main.py runs it
-                return
+                # the selftest needs the heap this loop holds: main.py runs
+                # it instead after a reset
+                open('st.on', 'w').close()
+                reset()
             elif c in (b'r0', b'r1', b'p0', b'p1'):
                 if c[0] == 114:
                     rr = c[1] - 48
@@ -206,4 +154,4 @@ def go():
                 k = -1
             q += 1
             print('P', q, k, c, *y)
-            display.show(G[k] if k >= 0 else '?')
+            display.show(G[k])
