@@ -76,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
         def show(i: int, pred, want) -> None:
             truth = qm.classes[labels[i]]
-            said = dev.label(pred.k)
-            mark = "[green]right[/]" if pred.k == labels[i] else "[red]wrong[/]"
+            top = int(np.argmax(pred.logits))  # accuracy counts the top class;
+            said = qm.classes[top] + ("?" if pred.k < 0 else "")  # "?": below the unknown threshold
+            mark = "[green]right[/]" if top == labels[i] else "[red]wrong[/]"
             exact = "bit-exact" if list(pred.logits) == want.tolist() else "[red]DIFFERS from the reference[/]"
             console.print(f"{i + 1:3d}  true {truth:<8} device {said:<8} {pred.conf:3d}%  {mark:<16} {exact}")
 
@@ -91,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"device accuracy {r['accuracy_device']:.3f} (int8 reference {r['accuracy_int8']:.3f}) on "
                       f"{r['n']} windows of {what}; {100 * r['device_bit_exact']:.1f}% of windows bit-exact; "
                       f"free heap at least {r['free_heap_min']} bytes; {r['seconds']:.0f} s in all")
+        console.print(f"'?' marks a confidence below the model's unknown-gesture threshold ({qm.threshold}%)")
         console.print(f"next: flash {hex_path} onto a real micro:bit with 'mbnn flash {hex_path}' (docs/hardware.md)")
     return 0 if r["device_bit_exact"] == 1.0 else 1
