@@ -34,15 +34,16 @@ TARGETS = ("v1", "v2")
 ASM_KERNELS = ("rq", "dense", "conv")  # what firmware/qa.py provides
 APP_FILES = ("main.py", "app.py", "lo.py", "st.py")  # firmware/ files of the app
 _SIZE = {"b": 1, "h": 2, "i": 4}
-TABLE = 1 << 20  # model.py arguments from TABLE up are table numbers (+ TABLE)
+TABLE = -1000  # a model.py argument TABLE - i is table i (no other argument is below -128)
 
 
 class Tables:
     """Collects the model's int tables for model.py's `Q`: a table argument is written
-    as the number TABLE + i, meaning entry i of Q (no other argument is that big). An entry is (typecode, the bytes literal) or, with
-    `binary`, (typecode, item count) with the bytes in model.bin (`data`). Q lists the
-    biggest tables first: reading them in that order leaves each temporary buffer as
-    a hole the next, smaller table fills, so the V1 heap does not fragment."""
+    as the number TABLE - i, meaning entry i of Q (no other argument is that small).
+    An entry is (typecode, the bytes literal) or, with `binary`, (typecode, item
+    count) with the bytes in model.bin (`data`). Q lists the biggest tables first:
+    reading them in that order leaves each temporary buffer as a hole the next,
+    smaller table fills, so the V1 heap does not fragment."""
 
     def __init__(self, binary: bool = False):
         self.binary = binary
@@ -78,7 +79,7 @@ class Tables:
     def resolve(self, src: str) -> str:
         """`src` with the table placeholders numbered in Q's order."""
         where = {k: i for i, k in enumerate(self.order())}
-        return re.sub(r"#(\d+)#", lambda m: "%d" % (TABLE + where[int(m.group(1))]), src)
+        return re.sub(r"#(\d+)#", lambda m: "%d" % (TABLE - where[int(m.group(1))]), src)
 
 
 # Kernels told their output size explicitly, so their output may be a bigger
@@ -249,17 +250,18 @@ def _firmware(name: str) -> str:
 def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict[str, list[str]]:
     """Which kernels each device module provides: {"qa": [...], "qk": [...]}.
 
-    The V2 gets all of qk and qa (it has RAM to spare, and the simulated
-    device runs these files under CPython, where qa is unavailable). The V1
-    gets qa only for a model with a conv layer (its ~1.3 KB of heap does not
-    fit beside an mlp, whose few MACs are fast enough in Python), and a qk
-    cut to the functions the model calls (docs/firmware.md).
+    qk keeps only the functions the model calls (each costs heap, and the
+    filesystems are small: 28 KB on the V1, 20 KB on the V2). The V2 also
+    gets qa, and its qk keeps dense/conv too (the simulated device runs V2
+    files under CPython, where qa is unavailable). The V1 gets qa only when
+    `asm` is true: measured, qa's ~1.3 KB of heap leaves too little beside
+    the default models, which then run dense/conv in Python (docs/firmware.md).
     """
     used = {k for k, _ in steps(qm)} | {"amax", "conf"}
     src = _firmware("qk.py")
     has_qa = (Path(FIRMWARE_DIR) / "qa.py").is_file()
     if target == "v2":
-        return {"qa": list(ASM_KERNELS) if has_qa else [], "qk": list(_defs(src))}
+        return {"qa": list(ASM_KERNELS) if has_qa else [], "qk": closure(src, used)}
     if asm is None:
         asm = False  # measured: with qa, the default cnn does not load on the V1
     qa = ["dense", "conv"] if has_qa and asm else []
@@ -284,7 +286,7 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS) -> dict[s
         files["ft.py"] = minify(_firmware("ft.py"))
         if (Path(FIRMWARE_DIR) / "qf.py").is_file():
             files["qf.py"] = minify(_firmware("qf.py"))
-    tables = Tables(binary=target == "v1")
+    tables = Tables(binary=True)  # the V2's filesystem (20 KB) is smaller than the V1's
     files["model.py"] = model_source(qm, hop_ms, tables, plan["qa"])
     out = {k: v.encode("ascii") for k, v in files.items()}
     if tables.binary:

@@ -64,7 +64,7 @@ def lt(g):
         Q.append(a)
     if f:
         f.close()
-    g.update(Q=Q, E=Q[M.E - 1048576], G=[getattr(Image, x, x[0]) for x in M.G] + ['?'])
+    g.update(Q=Q, E=Q[-1000 - M.E], G=[getattr(Image, x, x[0]) for x in M.G] + ['?'])
     M.Q = M.G = 0
 
 
@@ -74,7 +74,7 @@ def lb(g):
     # M.L, flat: per call the kernel, output typecode, output size (-k-1:
     # the output buffer of call k), output position, argument count n, then
     # n arguments: 0 stands for the input (the previous call's output) and
-    # the output, 2**20 + i for table i
+    # the output, -1000 - i for table i (no argument is below -128)
     M, Q = g['M'], g.pop('Q')
     R = z('h', 3 * M.W)
     Z = []
@@ -85,8 +85,8 @@ def lb(g):
     while i < len(L):
         a = list(L[i + 5:i + 5 + L[i + 4]])
         for j in range(len(a)):
-            if a[j] >= 1048576:
-                a[j] = Q[a[j] - 1048576]
+            if a[j] <= -1000:
+                a[j] = Q[-1000 - a[j]]
         a[0] = y
         x = L[i + 2]
         y = z(L[i + 1], x) if x > 0 else O[-x - 1]

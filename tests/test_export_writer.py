@@ -1,0 +1,190 @@
+"""export/writer.py: the files the device gets, run under CPython against the numpy reference.
+
+The device files (app.py, lo.py, qk.py, ft.py, model.py, model.bin ...) are
+written to a temp folder and imported from there by bare name, with a fake
+`microbit` module: app.li() and app.ld() build the model exactly as on the
+micro:bit, then the bound kernel calls (app.Z) run on windows written into
+the ring (app.R) and the logits (app.y) must equal reference.run's.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from microbit_nn.errors import MbnnError
+from microbit_nn.export import reference
+from microbit_nn.export.goldens import random_qmodel
+from microbit_nn.export.hexbuild import build_hex, hex_files, hex_info
+from microbit_nn.export.qmodel import (AvgPool1d, Conv1d, Dense, GlobalAvgPool, MaxPool1d, QModel,
+                                       RawInput)
+from microbit_nn.export import writer as W
+from microbit_nn.firmware import FIRMWARE_DIR
+
+DEVICE_MODULES = ("app", "lo", "model", "qk", "qa", "qf", "ft", "st", "microbit")
+
+
+def fake_microbit() -> types.ModuleType:
+    """What app.py/lo.py touch of `microbit` while loading (Image names only)."""
+    mb = types.ModuleType("microbit")
+    mb.Image = type("Image", (), {"HAPPY": "Image.HAPPY", "CHESSBOARD": "Image.CHESSBOARD"})
+    return mb
+
+
+@pytest.fixture
+def device(tmp_path, monkeypatch):
+    """load(files) -> the app module, loaded from a folder holding only `files` (as the device)."""
+    def load(files):
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+        for m in DEVICE_MODULES:
+            monkeypatch.delitem(sys.modules, m, raising=False)
+        monkeypatch.setitem(sys.modules, "microbit", fake_microbit())
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(sys, "path", [str(tmp_path)] + [p for p in sys.path if p != FIRMWARE_DIR])
+        import app
+        app.li()
+        app.ld()
+        return app
+    yield load
+    for m in DEVICE_MODULES:
+        sys.modules.pop(m, None)
+
+
+def run_on(app, windows) -> np.ndarray:
+    """The logits the loaded app computes for each window [L, 3] (its classify step)."""
+    out = []
+    for w in np.asarray(windows):
+        flat = w.reshape(-1)
+        for i, v in enumerate(flat):
+            app.R[i] = int(v)
+        for f, a in app.Z:
+            f(*a)
+        out.append(list(app.y))
+    return np.array(out)
+
+
+def pool_model(rng) -> QModel:
+    """A cnn with every pooling op (max, avg, global avg) and a padded, strided conv."""
+    from microbit_nn.export import quant
+
+    def affine(shape, ratio):
+        w, sw = quant.quantize_weights(rng.normal(0, 0.3, shape))
+        b = quant.quantize_bias(rng.normal(0, 0.1, shape[0]), 0.05, sw)
+        m, s = quant.requant_affine(w, b, 0.05, sw, 0.05 * ratio)
+        return dict(w=w, b=b, mult=m, shift=s)
+
+    am, ash = quant.choose_requant(0.5, 256)
+    layers = [Conv1d(stride=2, pad=1, relu=True, **affine((6, 3, 3), 2.0)), MaxPool1d(k=3, stride=2),
+              Conv1d(stride=1, pad=0, relu=False, **affine((5, 2, 6), 1.0)), AvgPool1d(k=2, stride=1, mult=am, shift=ash)]
+    L = ((40 + 2 - 3) // 2 + 1 - 3) // 2 + 1 - 2 + 1 - 2 + 1
+    gm, gs = quant.choose_requant(1.0 / L, 128 * L)
+    layers += [GlobalAvgPool(mult=gm, shift=gs), Dense(relu=False, **affine((3, 5), 0.3))]
+    return QModel(kind="cnn", classes=["a", "b", "c"], window=40, period_ms=20, input=RawInput(shift=5), layers=layers,
+                  out_scale=0.1, exp_table=quant.make_exp_table(0.1), threshold=40, icons=["HAPPY"] * 3)
+
+
+def models():
+    rng = np.random.default_rng(7)
+    yield "mlp16", random_qmodel("mlp", seed=1, hidden=16)
+    yield "mlp40", random_qmodel("mlp", seed=2, hidden=40, n_classes=6)
+    yield "cnn16", random_qmodel("cnn", seed=3, hidden=16)
+    yield "cnn8", random_qmodel("cnn", seed=4, hidden=8, window=30)
+    yield "pools", pool_model(rng)
+
+
+MODELS = dict(models())
+
+
+@pytest.mark.parametrize("target", ["v1", "v2"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_device_files_compute_the_reference(device, name, target, bitexact):
+    qm = MODELS[name]
+    app = device(W.device_files(qm, target))
+    rng = np.random.default_rng(hash(name) % 1000)
+    windows = np.concatenate([rng.integers(-2500, 2500, (6, qm.window, 3)),
+                              rng.integers(-32768, 32768, (2, qm.window, 3))])
+    got = run_on(app, windows)
+    want = reference.run(qm, windows)
+    assert got.tolist() == want.tolist()
+    bitexact.add(len(windows))
+
+
+def test_model_py_literals_under_cpython(tmp_path):
+    """The default (bytes literal) model.py: every literal at most CHUNK bytes, and its
+    tables equal the model's, for a table bigger than CHUNK."""
+    qm = random_qmodel("mlp", hidden=64)  # a 64 x 24 = 1536-byte weight table
+    src = W.model_source(qm)
+    lits = [n.value for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Constant) and isinstance(n.value, bytes)]
+    assert max(len(b) for b in lits) <= W.CHUNK and len(lits) > len(qm.layers) * 4
+    ns: dict = {}
+    exec(compile(src, "model.py", "exec"), ns)
+    q = ns["Q"]
+    tables = [np.frombuffer(q[i + 1], {"b": "<i1", "h": "<i2", "i": "<i4"}[q[i]]) for i in range(0, len(q), 2)]
+    w1 = qm.layers[0].w.reshape(-1)
+    assert any(len(t) == len(w1) and (t == w1).all() for t in tables)
+    assert ns["K"] == "mlp" and ns["W"] == qm.window and ns["C"].split(",") == qm.classes
+
+
+def test_binary_tables_match_model_bin():
+    qm = random_qmodel("cnn", hidden=12)
+    tbl = W.Tables(binary=True)
+    src = W.model_source(qm, tables=tbl)
+    q = ast.literal_eval(src[src.index("Q=(") + 2:].strip())
+    sizes = [q[i + 1] * {"b": 1, "h": 2, "i": 4}[q[i]] for i in range(0, len(q), 2)]
+    assert sum(sizes) == len(tbl.data) and sizes == sorted(sizes, reverse=True)
+
+
+def test_plans_per_target():
+    mlp, cnn = random_qmodel("mlp"), random_qmodel("cnn")
+    v1 = W.device_files(cnn, "v1")
+    assert "model.bin" in v1 and "qa.py" not in v1 and "ft.py" not in v1
+    assert {d.name for d in ast.parse(v1["qk.py"].decode()).body if isinstance(d, ast.FunctionDef)} == \
+        set(W.kernel_plan(cnn, "v1")["qk"]) >= {"conv", "dense", "gmp", "rawq", "amax", "conf"}
+    v2 = W.device_files(mlp, "v2")
+    assert "model.bin" in v2 and "qa.py" in v2 and "ft.py" in v2
+    assert W.kernel_plan(mlp, "v2") == {"qa": ["rq", "dense", "conv"], "qk": ["rq", "dense", "amax", "featq", "conf"]}
+    with pytest.raises(MbnnError, match="v1 or v2"):
+        W.device_files(mlp, "v3")
+
+
+@pytest.mark.parametrize("name", sorted(p for p in __import__("os").listdir(FIRMWARE_DIR) if p.endswith(".py")))
+def test_minify_keeps_the_program(name):
+    src = W._firmware(name) if name != "__init__.py" else open(FIRMWARE_DIR + "/" + name).read()
+    small = W.minify(src)
+    assert ast.dump(ast.parse(small)) == ast.dump(ast.parse(src))
+    assert len(small) <= len(src)
+
+
+def test_prune_keeps_what_is_called():
+    src = W._firmware("qk.py")
+    assert W.closure(src, ["conf"]) == ["amax", "conf"]
+    assert set(W.closure(src, ["dense", "featq"])) == {"rq", "dense", "featq"}
+    kept = W.prune(src, ["conf"])
+    assert {d.name for d in ast.parse(kept).body if isinstance(d, ast.FunctionDef)} == {"amax", "conf"}
+
+
+def test_bad_names_refused():
+    qm = random_qmodel("mlp")
+    qm.classes[0] = "a,b"
+    with pytest.raises(MbnnError, match="commas"):
+        W.model_source(qm)
+
+
+@pytest.mark.parametrize("target", ["v1", "v2"])
+def test_hex_holds_the_files(target):
+    files = W.device_files(random_qmodel("cnn"), target)
+    text = build_hex(files, target)
+    assert hex_files(text) == files
+    assert hex_info(text).target == target
+
+
+def test_write_export(tmp_path):
+    qm = random_qmodel("mlp")
+    paths = W.write_export(qm, tmp_path / "out", "v1")
+    assert {p.name for p in (tmp_path / "out").iterdir()} == set(paths) >= {"main.py", "app.py", "model.py", "st.bin"}
+    assert paths["model.py"].read_bytes() == W.device_files(qm, "v1")["model.py"]
