@@ -268,16 +268,18 @@ def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict
     return {"qa": qa, "qk": closure(src, [k for k in used if k not in qa])}
 
 
-def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS) -> dict[str, bytes]:
+def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None) -> dict[str, bytes]:
     """Every file the device needs, name -> bytes: main.py, kernels, model.py, selftest.
 
-    Raises MbnnError for an unknown target or a model that cannot be written.
+    `asm`: run dense/conv with qa on the V1 (default: no, see kernel_plan); the
+    tables' layout follows (qa needs int32 shifts). Raises MbnnError for an
+    unknown target or a model that cannot be written.
     """
     if target not in TARGETS:
         raise MbnnError("unknown target %r: use v1 or v2" % target)
     from microbit_nn.export import goldens  # it imports the numpy reference
 
-    plan = kernel_plan(qm, target)
+    plan = kernel_plan(qm, target, asm)
     files = {n: minify(_firmware(n)) for n in APP_FILES}
     if plan["qa"]:
         files["qa.py"] = minify(prune(_firmware("qa.py"), ["_a", "_c"] + plan["qa"]))
