@@ -16,26 +16,11 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.host.device import Device, Prediction, sample_lines
-
-# The V1 drops what overflows its ~64-byte UART receive buffer before the app
-# reads it (measured in QEMU, which delivers a line at once), so a replay line
-# holds at most 3 samples: 3 * len("-32768 -32768 -32768") + 2 = 62 bytes.
-PER_LINE = 3
-
+from microbit_nn.host.device import Device, Prediction
 
 def replay_window(dev: Device, window: Sequence[Sequence[int]]) -> Prediction:
     """Classifies one window [L, 3] of int milli-g on the device (replay mode)."""
-    rows = [tuple(int(v) for v in r) for r in window]
-    if not dev.meta:
-        dev.info()
-    if len(rows) < dev.meta["window"]:
-        raise MbnnError("a window needs %d samples, got %d: use DATA recorded for this model"
-                        % (dev.meta["window"], len(rows)))
-    dev.replay(True)  # also empties the device's buffer: the window alone is classified
-    for line in sample_lines(rows, per_line=PER_LINE):
-        dev.ask(line, "K", what="acknowledge a replayed sample line")
-    return dev.ask("!c", "P")[1]
+    return dev.replay_window(window)
 
 
 @contextlib.contextmanager

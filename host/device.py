@@ -93,7 +93,13 @@ def parse_line(line: str) -> tuple[str, object] | None:
     return None
 
 
-def sample_lines(samples: Sequence[Sequence[int]], per_line: int = 4) -> list[str]:
+# The V1 drops what overflows its ~64-byte UART receive buffer before the app
+# reads it (measured in QEMU, which delivers a line at once), so a replay line
+# holds at most 3 samples: 3 * len("-32768 -32768 -32768") + 2 = 62 bytes.
+SAMPLES_PER_LINE = 3
+
+
+def sample_lines(samples: Sequence[Sequence[int]], per_line: int = SAMPLES_PER_LINE) -> list[str]:
     """Replay lines of up to `per_line` samples 'x y z x y z ...', each within the 80-character limit."""
     out: list[str] = []
     cur: list[str] = []

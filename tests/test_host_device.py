@@ -156,7 +156,7 @@ def test_commands_through_garbage_and_stray_predictions():
     p = dev.replay_window(np.zeros((50, 3), dtype=np.int16))
     assert p == Prediction(1, 1, 97, (-5, 40, -12))
     assert port.sent[0:3] == ["!i", "!g", "!p1"]
-    assert len([s for s in port.sent if not s.startswith("!")]) == 13  # 50 samples, 4 per line
+    assert len([s for s in port.sent if not s.startswith("!")]) == 17  # 50 samples, 3 per line
     assert port.sent[-1] == "!c"
     dev.replay(False)
     assert dev.pending == deque()  # switching modes drops stale live predictions
