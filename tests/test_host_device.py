@@ -24,7 +24,6 @@ from microbit_nn.host import discover
 from microbit_nn.host.device import MAX_LINE, Device, Disconnected, Prediction, parse_line, sample_lines
 from microbit_nn.host.sim import STUB_MAIN, SimDevice
 
-FIRMWARE_MAIN = Path(__file__).resolve().parents[1] / "firmware" / "main.py"
 
 BANNER = b"I mbnn 0.1 mlp 50 20 250 6368 shake,still,circle\r\n"
 
@@ -298,12 +297,11 @@ def test_replay_against_the_simulated_stub():
 
 
 @pytest.mark.emulator
-@pytest.mark.skipif(not FIRMWARE_MAIN.exists(), reason="firmware/main.py (the real app, helper H5) not written yet")
 def test_client_against_the_real_app_in_the_emulator(rng, qmodel_factory):
     """info, replay (bit-exact with the numpy reference), free heap, raw samples, selftest on the V1."""
     if not shutil.which("qemu-system-arm"):
         pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
-    writer = pytest.importorskip("microbit_nn.export.writer", reason="export/writer.py (H5) not written yet")
+    from microbit_nn.export import writer
     from microbit_nn.export import reference
     from microbit_nn.host.emulator import Emulator
 

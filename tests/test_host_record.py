@@ -26,7 +26,6 @@ from microbit_nn.host import cmd_record
 from microbit_nn.host.sim import STUB_MAIN, SimDevice
 from microbit_nn.train.csvdata import read_csv
 
-FIRMWARE_MAIN = Path(__file__).resolve().parents[1] / "firmware" / "main.py"
 TABLE = [(i * 10, -i * 10, 1000 + i) for i in range(50)]  # every sample identifies its row
 
 
@@ -173,13 +172,12 @@ def test_killed_mid_recording_keeps_earlier_files(tmp_path):
 
 
 @pytest.mark.emulator
-@pytest.mark.skipif(not FIRMWARE_MAIN.exists(), reason="firmware/main.py (the real app, helper H5) not written yet")
 def test_record_from_the_real_app_in_the_emulator(tmp_path, rng, qmodel_factory):
     import shutil
 
     if not shutil.which("qemu-system-arm"):
         pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
-    writer = pytest.importorskip("microbit_nn.export.writer", reason="export/writer.py (H5) not written yet")
+    from microbit_nn.export import writer
     from microbit_nn.host.emulator import Emulator
 
     qm = qmodel_factory("mlp", rng, n_classes=3)

@@ -23,7 +23,6 @@ from microbit_nn.host import cmd_stream, discover
 from microbit_nn.host.device import Device, Prediction
 from microbit_nn.host.sim import STUB_MAIN, SimDevice
 
-FIRMWARE_MAIN = Path(__file__).resolve().parents[1] / "firmware" / "main.py"
 STILL = [(160, -240, 1000)] * 10  # stub logits: mean // 8 -> (20, -30, 125), class z, conf 100
 WANT = {"k": 2, "label": "z", "conf": 100, "logits": [20, -30, 125]}
 
@@ -176,11 +175,10 @@ def test_stream_from_the_emulator_with_a_tiny_app(tmp_path, capsys):
 
 
 @pytest.mark.emulator
-@pytest.mark.skipif(not FIRMWARE_MAIN.exists(), reason="firmware/main.py (the real app, helper H5) not written yet")
 def test_stream_from_the_emulator(tmp_path, capsys, rng, qmodel_factory):
     if not shutil.which("qemu-system-arm"):
         pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
-    writer = pytest.importorskip("microbit_nn.export.writer", reason="export/writer.py (H5) not written yet")
+    from microbit_nn.export import writer
     from microbit_nn.export.hexbuild import build_hex, write_hex
 
     qm = qmodel_factory("mlp", rng, n_classes=3)
