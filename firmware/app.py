@@ -3,18 +3,29 @@
 # shows the class, speaks docs/protocol.md. Runs on MicroPython (micro:bit
 # V1/V2) and CPython (fake microbit module). The V1 heap is the limit
 # (docs/firmware.md): the loaders (li, ld, and lo.py behind them) are
-# dropped once they have run, and the rest is one function (each function
-# costs heap of its own).
+# dropped once they have run, and the rest is two functions (each function
+# costs heap of its own): go (the main loop) and cl (classify once).
 import gc
 
 
-def rv(R, i, j):
-    # reverse R[i:j] in place
-    j -= 1
-    while i < j:
-        R[i], R[j] = R[j], R[i]
-        i += 1
-        j -= 1
+def cl(p, q):
+    # classify once: the window is the ring R, oldest sample at the write
+    # position p; rotate it so that sample comes first (rv, from lo.py), run
+    # the kernel calls Z, print prediction q ('P' line) and show the class.
+    # The ring's write position is 0 afterwards. firmware/bn.py times this.
+    from microbit import display
+    N = len(R)
+    rv(R, 0, p)
+    rv(R, p, N)
+    rv(R, 0, N)
+    for f, a in Z:
+        f(*a)
+    k = K.amax(y)
+    c = K.conf(y, E)
+    if c < M.H:
+        k = -1
+    print('P', q, k, c, *y)
+    display.show(G[k])
 
 
 def li():
@@ -40,7 +51,7 @@ def go():
     # load, then the main loop: serial input, a sample every M.T ms, a
     # prediction every M.P ms (rr, rp: raw and replay modes). Returns 1 at
     # once when a selftest is due: main.py runs it.
-    from microbit import uart, display, accelerometer, running_time, button_a, reset
+    from microbit import uart, accelerometer, running_time, button_a, reset
     global li, ld
     import os
     if 'st.on' in os.listdir():
@@ -141,17 +152,6 @@ def go():
             if n == W and not rp and not rr:
                 h = 1
         if h:
-            # rotate the ring so the oldest sample comes first, then classify
-            rv(R, 0, p)
-            rv(R, p, N)
-            rv(R, 0, N)
-            p = 0
-            for f, a in Z:
-                f(*a)
-            k = K.amax(y)
-            c = K.conf(y, E)
-            if c < M.H:
-                k = -1
             q += 1
-            print('P', q, k, c, *y)
-            display.show(G[k])
+            cl(p, q)
+            p = 0

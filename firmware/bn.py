@@ -5,7 +5,6 @@
 # ticks_us() differences count thousands of instructions.
 import gc
 from utime import ticks_us, ticks_diff
-from microbit import display
 
 
 def tm(f, a):
@@ -28,29 +27,12 @@ def tm(f, a):
     return '%d %d %d' % (n, ticks_diff(ticks_us(), t), m)
 
 
-def cl(A, R, N, K, E):
-    # the app's whole classify step (app.go, 'if h:'), the ring's write
-    # position at 0 (as many swaps as at any other; the window is unchanged)
-    v = A.rv
-    v(R, 0, 0)
-    v(R, 0, N)
-    v(R, 0, N)
-    for f, a in A.Z:
-        f(*a)
-    y = A.y
-    k = K.amax(y)
-    c = K.conf(y, E)
-    if c < A.M.H:
-        k = -1
-    print('P', 0, k, c, *y)
-    display.show(A.G[k] if k >= 0 else '?')
-
-
 def go(A):
     # A: the app module after A.ld(). Times the classify path on every
     # window in bw.bin (each the size of the ring A.R) and prints 'B' lines:
     # m (module and function of each step of A.Z), s (a step), y (logits),
-    # r (a ring reversal), a (amax), e (conf), c (the whole classify step),
+    # r (a ring reversal), a (amax), e (conf), c (the whole classify step:
+    # the app's cl, from write position 0: as many swaps as at any other),
     # f (free heap), end
     R = A.R
     N = len(R)
@@ -73,7 +55,7 @@ def go(A):
         print('B r', tm(A.rv, (R, 0, N)))
         print('B a', tm(K.amax, (y,)))
         print('B e', tm(K.conf, (y, E)))
-        print('B c', tm(cl, (A, R, N, K, E)))
+        print('B c', tm(A.cl, (0, 0)))
     f.close()
     gc.collect()
     print('B f', gc.mem_free())

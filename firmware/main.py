@@ -2,8 +2,9 @@
 # on the V1, code compiled from main.py itself holds several times the heap.
 # opt_level(3) drops line numbers from what is compiled next (less heap).
 # app.go() returns only when a selftest is due (`!t` wrote st.on and reset
-# the board): then the app's main loop is dropped, the kernels imported and
-# the selftest compiled, before the model's tables fragment the heap.
+# the board): then the app's main loop and classify step are dropped, the
+# kernels imported and the selftest compiled, before the model's tables
+# fragment the heap.
 try:
     import micropython
     micropython.opt_level(3)
@@ -11,7 +12,7 @@ except ImportError:
     pass
 import app
 if app.go():
-    app.go = 0
+    app.go = app.cl = 0
     app.li()
     import st
     st.run()

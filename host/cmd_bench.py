@@ -37,7 +37,7 @@ GOALS = {"mlp": 160_000, "cnn": 800_000}  # instructions per prediction (10 / 50
 INPUT_STEPS = ("feats", "featq", "rawq")
 MAC_STEPS = ("dense", "conv")
 HZ_V1, HZ_V2 = 16e6, 64e6
-# The bench's main.py, as small as H5's (its bytecode stays in the heap while
+# The bench's main.py, as small as the app's (its bytecode stays in the heap while
 # the model loads): the app without its main loop, qa when present (its
 # compile needs the largest free block), then bn, whose run() calls app.ld().
 BENCH_MAIN = ("try:\n import micropython\n micropython.opt_level(3)\nexcept ImportError:\n pass\n"
@@ -73,7 +73,8 @@ def _read(name: str) -> str:
 
 def variant_files(qm: QModel, kernels: str, target: str = "v1") -> dict[str, bytes]:
     """`device_files(qm)` with the dense/conv layers run by `kernels`: "qa" (asm) or "qk" (Python)."""
-    files = device_files(qm, target)
+    # the tables follow the kernels (qa reads int32 shifts, qk int8 ones)
+    files = device_files(qm, target, asm=kernels == "qa")
     used = {k for k, _ in steps(qm)} | {"amax", "conf"}
     fast = [k for k in MAC_STEPS if k in used] if kernels == "qa" else []
     qk = _read("qk.py")
