@@ -1,29 +1,28 @@
-"""Writes what the micro:bit needs: `model.py` (weight tables as bytes literals,
-the steps of the model) and the firmware files, ready for a .hex or a copy
-over serial.
+"""Writes what the micro:bit needs: `model.py` (the model's calls and tables) and
+the firmware files, ready for a .hex or a copy over serial.
 
 model.py is MicroPython data compiled ON the device, shaped for the V1's
-9 KB heap: one-letter names (each name is a RAM qstr), no code, and tables
-as bytes literals (no literal over `CHUNK` bytes: a 3,000-byte literal fails
-to compile on the V1) or, for the V1, in model.bin. `array('b', b'..')`
-takes the raw bytes in MicroPython and CPython alike; int16/int32 tables are
-little-endian. `L` lists the kernel calls from the window to the logits;
-firmware/app.py's ld() builds the arrays and binds the calls to its buffers.
-Layouts and the memory budget: docs/firmware.md.
+9 KB heap: one-letter names (each name is a RAM qstr) and no code. Its
+tables are bytes literals (`model_source(qm)`; no literal over `CHUNK`
+bytes: a 3,000-byte literal fails to compile on the V1), or item counts
+with the bytes in model.bin (what `device_files` ships, for both boards:
+no compile cost, and the V2's filesystem holds only 20 KB).
+`array('b', b'..')` takes the raw bytes in MicroPython and CPython alike;
+int16/int32 tables are little-endian. `L` lists the kernel calls from the
+window to the logits; firmware/lo.py builds the arrays and binds the calls
+to the app's buffers. Layouts and the memory budget: docs/firmware.md.
 """
 
 from __future__ import annotations
 
-import ast
-import io
 import re
-import tokenize
 from pathlib import Path
 
 import numpy as np
 
 from microbit_nn import __version__
 from microbit_nn.errors import MbnnError
+from microbit_nn.export.pysource import closure, minify, prune
 from microbit_nn.export.qmodel import (N_FEATURES, AvgPool1d, Conv1d, Dense, FeatureInput,
                                        GlobalAvgPool, GlobalMaxPool, MaxPool1d, QModel)
 from microbit_nn.firmware import FIRMWARE_DIR
@@ -158,6 +157,7 @@ def steps(qm: QModel, tbl=None, asm=ASM_KERNELS) -> list[tuple[str, str]]:
 
 
 def _names(items) -> str:
+    """The names joined by commas, as a Python literal; MbnnError for one the device cannot take."""
     for s in items:
         if not s or any(ch in s for ch in " ,'\"\\") or not s.isascii() or not s.isprintable():
             raise MbnnError("class or icon name %r cannot go on the micro:bit: use ASCII names "
@@ -167,11 +167,11 @@ def _names(items) -> str:
 
 def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, asm=ASM_KERNELS) -> str:
     """The text of model.py for `qm` (MicroPython 1.9 and CPython): plain data that
-    firmware/app.py's ld() turns into arrays and kernel calls.
+    firmware/lo.py turns into arrays and kernel calls.
 
     Tables are bytes literals in Q unless `tables` is a binary `Tables`: then
     Q gives their sizes and the bytes go to model.bin (`tables.data`), which
-    the V1 reads with readinto into arrays of the exact size (docs/firmware.md).
+    the device reads with readinto into arrays of the exact size (docs/firmware.md).
     `asm`: the kernels qa runs on the device (see steps).
     """
     qm.validate()
@@ -182,62 +182,13 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
         "V=%r" % __version__,
         "K=%r" % qm.kind,
         "C=%s" % _names(qm.classes),
-        "G=%r" % (tuple(_names(qm.icons).strip("'").split(",")),),
+        "G=%r" % (_names(qm.icons) and tuple(qm.icons),),
         "W=%d" % qm.window,
         "T=%d" % qm.period_ms,
         "P=%d" % int(hop_ms),
         "H=%d" % qm.threshold,
     ] + [tbl.resolve(line) for line in body] + [tbl.source()]
     return "\n".join(lines) + "\n"
-
-
-def minify(src: str) -> str:
-    """Python source without comments and blank lines, indented one space a level.
-
-    The V1 keeps every file in a 28 KB filesystem, so the firmware travels
-    without its comments. The result has the same syntax tree as `src`
-    (checked; otherwise `src` is returned unchanged).
-    """
-    toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
-    cut = {t.start[0]: t.start[1] for t in toks if t.type == tokenize.COMMENT}
-    out = []
-    for no, line in enumerate(src.splitlines(), 1):
-        line = line[:cut.get(no, len(line))].rstrip()
-        body = line.lstrip(" ")
-        if body:
-            out.append(" " * ((len(line) - len(body)) // 4) + body)
-    small = "\n".join(out) + "\n"
-    try:
-        same = ast.dump(ast.parse(small)) == ast.dump(ast.parse(src))
-    except SyntaxError:
-        same = False
-    return small if same else src
-
-
-def _defs(src: str) -> dict:
-    return {d.name: d for d in ast.parse(src).body if isinstance(d, ast.FunctionDef)}
-
-
-def closure(src: str, keep) -> list[str]:
-    """The top-level functions of `src` in `keep` and all they call, in file order."""
-    defs = _defs(src)
-    need, todo = set(), [k for k in keep if k in defs]
-    while todo:
-        name = todo.pop()
-        if name not in need:
-            need.add(name)
-            todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs]
-    return [n for n in defs if n in need]
-
-
-def prune(src: str, keep) -> str:
-    """`src` with only the top-level functions in `keep` and the ones they call."""
-    need = set(closure(src, keep))
-    drop = set()
-    for name, d in _defs(src).items():
-        if name not in need:
-            drop.update(range(min([d.lineno] + [x.lineno for x in d.decorator_list]) - 1, d.end_lineno))
-    return "\n".join(l for i, l in enumerate(src.splitlines()) if i not in drop) + "\n"
 
 
 def _firmware(name: str) -> str:

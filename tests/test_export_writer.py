@@ -152,22 +152,6 @@ def test_plans_per_target():
         W.device_files(mlp, "v3")
 
 
-@pytest.mark.parametrize("name", sorted(p for p in __import__("os").listdir(FIRMWARE_DIR) if p.endswith(".py")))
-def test_minify_keeps_the_program(name):
-    src = W._firmware(name) if name != "__init__.py" else open(FIRMWARE_DIR + "/" + name).read()
-    small = W.minify(src)
-    assert ast.dump(ast.parse(small)) == ast.dump(ast.parse(src))
-    assert len(small) <= len(src)
-
-
-def test_prune_keeps_what_is_called():
-    src = W._firmware("qk.py")
-    assert W.closure(src, ["conf"]) == ["amax", "conf"]
-    assert set(W.closure(src, ["dense", "featq"])) == {"rq", "dense", "featq"}
-    kept = W.prune(src, ["conf"])
-    assert {d.name for d in ast.parse(kept).body if isinstance(d, ast.FunctionDef)} == {"amax", "conf"}
-
-
 def test_bad_names_refused():
     qm = random_qmodel("mlp")
     qm.classes[0] = "a,b"
