@@ -30,6 +30,9 @@ INFERENCE_COST = 64  # measured: free heap drops by this much after the first pr
 QK_COST = {"rq": 96, "dense": 160, "conv": 576, "mpool": 176, "apool": 176, "gap": 144,
            "gmp": 112, "amax": 96, "rawq": 128, "featq": 144, "conf": 128}
 QK_MODULE, QA_COST = 64, 1344
+# The V1's qa (firmware/kb.py with the machine code of k.bin): calibrated on a cnn
+# with --hidden 8 (measured 2,128 free after an inference, bit-exact).
+KB_COST = 1276
 FEAT_COST = 980  # qf (or ft) for an mlp, in place: calibrated
 STEP_COST = 48  # per kernel call: its (function, arguments) pair
 V1_BASE = 6124  # calibrated: default mlp and cnn, mlp --hidden 16/32, cnn 8/12: within 12 bytes
@@ -100,22 +103,23 @@ def _buffers(qm: QModel) -> list[int]:
     return sizes
 
 
-def estimate(qm: QModel, target: str = "v1") -> Budget:
-    """The estimated budget of `qm` on `target` ("v1" or "v2"); no emulator needed."""
+def estimate(qm: QModel, target: str = "v1", asm: bool | None = None) -> Budget:
+    """The estimated budget of `qm` on `target` ("v1" or "v2"); no emulator needed.
+    `asm`: with the asm kernels on the V1 (writer.device_files's `asm`)."""
     from microbit_nn.export.hexbuild import TARGETS, firmware_hex, fs_bytes, hex_info
     from microbit_nn.export.writer import device_files, steps
 
     if target not in TARGETS:
         raise MbnnError("unknown target %r: use v1 or v2" % target)
-    plan = kernel_plan(qm, target)
+    plan = kernel_plan(qm, target, asm)
     code = QK_MODULE + sum(QK_COST.get(k, 160) for k in plan["qk"])
     code += FEAT_COST if isinstance(qm.input, FeatureInput) else 0
-    code += QA_COST if plan["qa"] else 0
+    code += (KB_COST if target == "v1" else QA_COST) if plan["qa"] else 0
     tables = sum(_arr(n) for n in _tables(qm, plan["qa"]))
     buffers = sum(_arr(n) for n in _buffers(qm)) + STEP_COST * len(steps(qm))
     base = V1_BASE if target == "v1" else V2_HEAP
     free = base - code - tables - buffers - INFERENCE_COST
-    files = device_files(qm, target)
+    files = device_files(qm, target, asm=asm)
     return Budget(target, int(free), code, tables, buffers, fs_bytes(files), hex_info(firmware_hex(target)).fs_size)
 
 

@@ -15,6 +15,7 @@ to the app's buffers. Layouts and the memory budget: docs/firmware.md.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -198,6 +199,24 @@ def _firmware(name: str) -> str:
         raise MbnnError("firmware file %s is missing or damaged: reinstall microbit-nn" % name) from None
 
 
+def code_words(src: str, name: str = "_c") -> list[int]:
+    """The Thumb halfwords of the data() calls in asm function `name` of `src`, in order."""
+    fn = next((d for d in ast.parse(src).body if isinstance(d, ast.FunctionDef) and d.name == name), None)
+    if fn is None:
+        raise MbnnError("firmware file qa.py has no %s: reinstall microbit-nn" % name)
+    calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "data"]
+    calls.sort(key=lambda n: (n.lineno, n.col_offset))
+    return [int(ast.literal_eval(a)) for c in calls for a in c.args[1:]]
+
+
+def kernel_code() -> bytes:
+    """k.bin: qa.py's dense/conv routine as machine code, ending in `bx lr` (firmware/lo.py
+    calls it through qc). As a file it costs the V1 its ~330 bytes of heap; compiled from
+    qa.py it cost ~1.3 KB more."""
+    words = code_words(_firmware("qa.py")) + [0x4770]
+    return np.asarray(words, dtype="<u2").tobytes()
+
+
 def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict[str, list[str]]:
     """Which kernels each device module provides: {"qa": [...], "qk": [...]}.
 
@@ -207,6 +226,8 @@ def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict
     files under CPython, where qa is unavailable). The V1 gets qa only when
     `asm` is true: measured, qa's ~1.3 KB of heap leaves too little beside
     the default models, which then run dense/conv in Python (docs/firmware.md).
+    On the V1, qa is firmware/kb.py (shipped as qa.py) with the machine code
+    in k.bin (`kernel_code`): it loads where qa.py does not.
     """
     used = {k for k, _ in steps(qm)} | {"amax", "conf"}
     src = _firmware("qk.py")
@@ -222,8 +243,9 @@ def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict
 def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None) -> dict[str, bytes]:
     """Every file the device needs, name -> bytes: main.py, kernels, model.py, selftest.
 
-    `asm`: run dense/conv with qa on the V1 (default: no, see kernel_plan); the
-    tables' layout follows (qa needs int32 shifts). Raises MbnnError for an
+    `asm`: run dense/conv with qa on the V1 (default: no, see kernel_plan): then
+    qa.py is firmware/kb.py and k.bin its machine code; the tables' layout
+    follows (qa needs int32 shifts). Raises MbnnError for an
     unknown target or a model that cannot be written.
     """
     if target not in TARGETS:
@@ -232,7 +254,10 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
 
     plan = kernel_plan(qm, target, asm)
     files = {n: minify(_firmware(n)) for n in APP_FILES}
-    if plan["qa"]:
+    if plan["qa"] and target == "v1":
+        # the V1's qa runs qa.py's machine code from a file (kb.py: less heap)
+        files["qa.py"] = minify(_firmware("kb.py"))
+    elif plan["qa"]:
         files["qa.py"] = minify(prune(_firmware("qa.py"), ["_a", "_c"] + plan["qa"]))
     files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
     if isinstance(qm.input, FeatureInput):
@@ -244,6 +269,8 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     out = {k: v.encode("ascii") for k, v in files.items()}
     if tables.binary:
         out["model.bin"] = bytes(tables.data)
+    if plan["qa"] and target == "v1":
+        out["k.bin"] = kernel_code()
     out["st.bin"] = goldens.golden_file(qm, plan)
     return out
 

@@ -29,7 +29,7 @@ import numpy as np
 from microbit_nn.errors import MbnnError
 from microbit_nn.export import reference
 from microbit_nn.export.qmodel import QModel, load_model
-from microbit_nn.export.writer import closure, device_files, minify, prune, steps
+from microbit_nn.export.writer import device_files, minify, prune, steps
 from microbit_nn.firmware import FIRMWARE_DIR
 from microbit_nn.host.progress import console
 
@@ -72,15 +72,14 @@ def _read(name: str) -> str:
 
 
 def variant_files(qm: QModel, kernels: str, target: str = "v1") -> dict[str, bytes]:
-    """`device_files(qm)` with the dense/conv layers run by `kernels`: "qa" (asm) or "qk" (Python)."""
-    # the tables follow the kernels (qa reads int32 shifts, qk int8 ones)
+    """`device_files(qm)` with the dense/conv layers run by `kernels`: "qa" (asm) or "qk"
+    (Python); the tables follow (qa reads int32 shifts). For "qa" this is qa.py compiled
+    on the device, not the V1 build's kb.py + k.bin: the same machine code, and measured,
+    it leaves the bench's own code room where kb's buffer does not."""
     files = device_files(qm, target, asm=kernels == "qa")
-    used = {k for k, _ in steps(qm)} | {"amax", "conf"}
-    fast = [k for k in MAC_STEPS if k in used] if kernels == "qa" else []
-    qk = _read("qk.py")
-    files["qk.py"] = minify(prune(qk, closure(qk, sorted(used - set(fast))))).encode("ascii")
-    files.pop("qa.py", None)
-    if fast:
+    if kernels == "qa":
+        fast = [k for k in MAC_STEPS if k in {k for k, _ in steps(qm)}]
+        files.pop("k.bin", None)
         files["qa.py"] = minify(prune(_read("qa.py"), ["_a", "_c"] + fast)).encode("ascii")
     return files
 

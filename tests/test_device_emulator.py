@@ -141,3 +141,34 @@ def test_report_free_heap():
     for kind, (load, after) in sorted(FREE.items()):
         print("%s: %d bytes free after loading, %d at least after replayed inferences" % (kind, load, after))
     assert all(after <= load for load, after in FREE.values())
+
+
+def test_ring_rotation_from_any_write_position(board):
+    """More samples than a window: the ring's write position is not 0 when the
+    window is classified, so the app's rotation (lo.rv, Thumb code) runs for real."""
+    qm, dev = board
+    rng = np.random.default_rng(7)
+    for extra in (1, 7, qm.window - 1):
+        rows = rng.integers(-2500, 2500, (qm.window + extra, 3))
+        p = dev.replay_window(rows.tolist())
+        assert list(p.logits) == reference.run(qm, rows[None, -qm.window:])[0].tolist(), extra
+
+
+def test_asm_kernels_from_k_bin(qmodel_factory):
+    """device_files(asm=True): dense/conv run the machine code of k.bin through
+    firmware/kb.py (shipped as qa.py); the logits are the reference's."""
+    from microbit_nn.host.emulator import Emulator
+
+    qm = qmodel_factory("cnn", np.random.default_rng(0))
+    files = device_files(qm, "v1", asm=True)
+    assert "k.bin" in files and b"asm_thumb" in files["qa.py"]
+    rng = np.random.default_rng(3)
+    with Emulator.from_files(files) as emu:
+        dev = Device(emu.serial, timeout=30.0)
+        dev.banner = dev.wait_banner()
+        for _ in range(3):
+            w = rng.integers(-2000, 2000, (qm.window, 3))
+            assert list(dev.replay_window(w.tolist()).logits) == reference.run(qm, w[None])[0].tolist()
+        free = dev.free_heap()
+    print("\nsmall cnn with k.bin on the emulated V1: %d bytes free after inferences" % free)
+    assert free >= budget.MIN_FREE

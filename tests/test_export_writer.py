@@ -172,3 +172,17 @@ def test_write_export(tmp_path):
     paths = W.write_export(qm, tmp_path / "out", "v1")
     assert {p.name for p in (tmp_path / "out").iterdir()} == set(paths) >= {"main.py", "app.py", "model.py", "st.bin"}
     assert paths["model.py"].read_bytes() == W.device_files(qm, "v1")["model.py"]
+
+
+def test_kernel_code_is_qa_routine_returning(qmodel_factory):
+    """k.bin is qa.py's _c routine word for word, then `bx lr` (it is called with blx)."""
+    import numpy as np
+
+    words = W.code_words(W._firmware("qa.py"))
+    assert words[0] == 0xB408 and words[-1] == 0xBC02  # push {r3} ... pop {r1}
+    code = np.frombuffer(W.kernel_code(), dtype="<u2").tolist()
+    assert code == words + [0x4770]
+    qm = qmodel_factory("cnn", np.random.default_rng(0))
+    v1 = W.device_files(qm, "v1", asm=True)
+    assert v1["k.bin"] == W.kernel_code() and v1["qa.py"].decode() == W.minify(W._firmware("kb.py"))
+    assert "k.bin" not in W.device_files(qm, "v1") and "k.bin" not in W.device_files(qm, "v2")

@@ -150,14 +150,19 @@ def test_mbnn_bench_json_on_the_emulator(mlp, tmp_path, capsys):
     parts = r["instr_features"] + r["instr_per_inference"] + r["instr_ring"] + r["instr_output"]
     assert 0 < r["instr_per_prediction"] - parts < 0.05 * r["instr_per_prediction"]
     assert r["instr_per_mac_fast"] <= 6 and r["speedup"] > 50
-    assert r["matches_reference"] is True and r["notes"] == []
+    assert r["matches_reference"] is True
+    # the only note allowed: the other kernels (qa: int32 shift tables, k.bin) may not fit
+    assert all(n.startswith("with the qa kernels") for n in r["notes"]), r["notes"]
     assert r["latency_ms_v1"] == pytest.approx(r["instr_per_prediction"] / 16e3, abs=0.01)
     assert r["latency_ms_v2"] == pytest.approx(r["latency_ms_v1"] / 4, abs=0.01)
 
 
 @needs_qemu
 @pytest.mark.emulator
-def test_step_counts_repeat_and_match_the_reference(cnn):
+def test_step_counts_repeat_and_match_the_reference():
+    # a small cnn: with the asm kernels (int32 shift tables, k.bin) the default cnn
+    # and the bench do not fit on the V1 together
+    cnn = make_qmodel("cnn", np.random.default_rng(0))
     wins = cb.bench_windows(cnn.window, 2)
     files = cb.variant_files(cnn, "qa")  # the asm kernels, whether or not the V1 build has them
     a, b = cb.time_steps(files, cnn, wins), cb.time_steps(files, cnn, wins)
