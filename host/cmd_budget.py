@@ -17,9 +17,9 @@ from microbit_nn.errors import MbnnError
 from microbit_nn.export import budget as B
 
 
-def check(qm, target: str) -> B.Budget:
+def check(qm, target: str, asm: bool | None = None) -> B.Budget:
     """The estimate; raises MbnnError (with the numbers and what to change) if it does not fit."""
-    b = B.estimate(qm, target)
+    b = B.estimate(qm, target, asm=asm)
     if b.verdict == "does not fit":
         raise MbnnError(explain(b, qm))
     return b
