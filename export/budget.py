@@ -131,14 +131,13 @@ def measure(qm: QModel, budget: Budget | None = None, timeout: float = 60.0) -> 
     from microbit_nn.export.writer import device_files
     from microbit_nn.host.device import Device
     from microbit_nn.host.emulator import Emulator
-    from microbit_nn.host.cmd_replay import replay_window
 
     b = budget or estimate(qm, "v1")
     window = np.random.default_rng(0).integers(-1500, 1500, (qm.window, 3))
     with Emulator.from_files(device_files(qm, "v1")) as emu:
         dev = Device(emu.serial, timeout=timeout)
         b.measured_free_load = int(dev.wait_banner()["free"])
-        p = replay_window(dev, window)
+        p = dev.replay_window(window)
         if list(p.logits) != reference.run(qm, window[None])[0].tolist():
             raise MbnnError("the emulated micro:bit computed other logits than the reference: run 'mbnn selftest --emulator'")
         b.measured_free_inference = int(dev.free_heap())

@@ -11,17 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.host.device import Device, Prediction
-
-def replay_window(dev: Device, window: Sequence[Sequence[int]]) -> Prediction:
-    """Classifies one window [L, 3] of int milli-g on the device (replay mode)."""
-    return dev.replay_window(window)
-
+from microbit_nn.host.device import Device
 
 @contextlib.contextmanager
 def open_device(model: str | None, port: str | None, emulator: bool, timeout: float = 30.0) -> Iterator[Device]:
@@ -61,7 +56,7 @@ def compare(dev: Device, qm, windows: np.ndarray, labels: np.ndarray | None = No
     exact, agree_dev, agree_ref, mism = 0, 0, 0, []
     free = [dev.free_heap()]
     for i, w in enumerate(windows):
-        pred = replay_window(dev, w)
+        pred = dev.replay_window(w)
         got = list(pred.logits)
         if show:
             show(i, pred, want[i])

@@ -17,7 +17,6 @@ from microbit_nn.export import reference
 from microbit_nn.export.goldens import random_qmodel
 from microbit_nn.export.writer import device_files
 from microbit_nn.host import discover
-from microbit_nn.host.cmd_replay import replay_window
 from microbit_nn.host.device import Device, parse_line
 from microbit_nn.host.sim import SimDevice
 
@@ -61,7 +60,7 @@ def test_replay_is_bit_exact(sim, bitexact):
     qm, dev, _ = sim
     rng = np.random.default_rng(3)
     windows = np.concatenate([rng.integers(-2200, 2200, (3, qm.window, 3)), np.full((1, qm.window, 3), 32767)])
-    got = [list(replay_window(dev, w).logits) for w in windows]
+    got = [list(dev.replay_window(w).logits) for w in windows]
     assert got == reference.run(qm, windows).tolist()
     bitexact.add(len(windows))
     dev.replay(False)
