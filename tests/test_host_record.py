@@ -135,9 +135,11 @@ def test_unplug_mid_recording_keeps_earlier_files(tmp_path):
             while len(list((tmp_path / "shake").glob("*.csv"))) < 2 and time.monotonic() < end:
                 time.sleep(0.02)
             sim.unplug()
-        threading.Thread(target=pull_when_two_saved, daemon=True).start()
+        puller = threading.Thread(target=pull_when_two_saved, daemon=True)
+        puller.start()
         with pytest.raises(MbnnError, match="went away|stopped sending"):
             cmd_record.run(ns(port=sim.port, out=str(tmp_path), count=10, seconds=0.6))
+        puller.join(timeout=30)
     files = sorted((tmp_path / "shake").glob("*.csv"))
     assert len(files) >= 2 and all(len(read_csv(f, "shake").samples) == 30 for f in files)
 

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import tty
@@ -63,6 +64,7 @@ class SimDevice:
         self.link = Path(link) if link else None
         self.proc: subprocess.Popen | None = None
         self._slave: int | None = None
+        self._plug_lock = threading.Lock()  # tests unplug from a thread while the owner closes
         self.port = ""
 
     def start(self) -> "SimDevice":
@@ -89,16 +91,20 @@ class SimDevice:
         return self
 
     def unplug(self) -> None:
-        """Pull the cable: the child dies, reads on the host fail, the link vanishes."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-        if self._slave is not None:
-            os.close(self._slave)
-            self._slave = None
-        if self.link:
-            self.link.unlink(missing_ok=True)
+        """Pull the cable: the child dies, reads on the host fail, the link vanishes.
+
+        Safe to call twice or from two threads at once: closing the pty twice could close an
+        unrelated file that reused its descriptor number."""
+        with self._plug_lock:
+            proc, self.proc = self.proc, None
+            slave, self._slave = self._slave, None
+            if proc is not None:
+                proc.kill()
+                proc.wait(timeout=10)
+            if slave is not None:
+                os.close(slave)
+            if self.link:
+                self.link.unlink(missing_ok=True)
 
     def replug(self) -> None:
         """Plug back in (the files persist, like the device's flash)."""
