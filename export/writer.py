@@ -122,7 +122,15 @@ def steps(qm: QModel, tbl=None, asm=ASM_KERNELS) -> list[tuple[str, str]]:
     `tbl` writes the tables (default: bytes literals). Shifts (1..30) are int8 tables
     for the kernels qk runs (it only indexes them), int32 for those in `asm` (qa loads
     words), and feature offsets int16 when they fit: the V1 needs every byte."""
-    tbl = tbl or Tables()
+    out = calls(qm, tbl or Tables(), asm)
+    _share(out)
+    return [(c[0], _source(c)) for c in out]
+
+
+def calls(qm: QModel, tbl: Tables, asm=ASM_KERNELS) -> list[list]:
+    """The kernel calls of `qm` as [kernel, output typecode, output size, y position,
+    arguments] (see `_call`), each output its own buffer; table arguments are `tbl`'s
+    placeholders "#k#" (see steps)."""
     shapes, sizes = qm.activation_shapes(), qm.activation_sizes()
     if isinstance(qm.input, FeatureInput):
         f = qm.input
@@ -153,8 +161,7 @@ def steps(qm: QModel, tbl=None, asm=ASM_KERNELS) -> list[tuple[str, str]]:
             out.append(_call("gmp", "b", n, 3, L, c))
         else:
             raise MbnnError("cannot export layer %s: re-train with an mlp or cnn model" % type(l).__name__)
-    _share(out)
-    return [(c[0], _source(c)) for c in out]
+    return out
 
 
 def _names(items) -> str:
@@ -166,18 +173,27 @@ def _names(items) -> str:
     return repr(",".join(items))
 
 
-def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, asm=ASM_KERNELS) -> str:
+def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, asm=ASM_KERNELS,
+                 blob=None) -> str:
     """The text of model.py for `qm` (MicroPython 1.9 and CPython): plain data that
     firmware/lo.py turns into arrays and kernel calls.
 
     Tables are bytes literals in Q unless `tables` is a binary `Tables`: then
     Q gives their sizes and the bytes go to model.bin (`tables.data`), which
     the device reads with readinto into arrays of the exact size (docs/firmware.md).
-    `asm`: the kernels qa runs on the device (see steps).
+    `asm`: the kernels qa runs on the device (see steps). With `blob` (an
+    export/engine.py Blob, whose bytes are model.bin) the calls and tables are in
+    the blob, and model.py gives its size N, the logits' size Y, where its
+    relocation list is (X) and its call records (Z).
     """
     qm.validate()
     tbl = tables or Tables()
-    body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
+    body = ["E=%s" % tbl("h", qm.exp_table)]
+    if blob is None:
+        body += ["L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
+    else:
+        body += ["N=%d" % blob.size, "Y=%d" % blob.n_out, "X=%d" % blob.reloc_at,
+                 "Z=(%s,)" % ",".join("%d" % o for o in blob.records)]
     lines = [
         "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
         "V=%r" % __version__,
@@ -201,76 +217,70 @@ def _firmware(name: str) -> str:
 
 def code_words(src: str, name: str = "_c") -> list[int]:
     """The Thumb halfwords of the data() calls in asm function `name` of `src`, in order."""
-    fn = next((d for d in ast.parse(src).body if isinstance(d, ast.FunctionDef) and d.name == name), None)
+    fn = next((d for d in ast.walk(ast.parse(src)) if isinstance(d, ast.FunctionDef) and d.name == name), None)
     if fn is None:
-        raise MbnnError("firmware file qa.py has no %s: reinstall microbit-nn" % name)
+        raise MbnnError("a firmware file has no %s: reinstall microbit-nn" % name)
     calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "data"]
     calls.sort(key=lambda n: (n.lineno, n.col_offset))
     return [int(ast.literal_eval(a)) for c in calls for a in c.args[1:]]
 
 
-def kernel_code() -> bytes:
-    """k.bin: qa.py's dense/conv routine as machine code, ending in `bx lr` (firmware/lo.py
-    calls it through qc). As a file it costs the V1 its ~330 bytes of heap; compiled from
-    qa.py it cost ~1.3 KB more."""
-    words = code_words(_firmware("qa.py")) + [0x4770]
-    return np.asarray(words, dtype="<u2").tobytes()
-
-
 def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict[str, list[str]]:
-    """Which kernels each device module provides: {"qa": [...], "qk": [...]}.
+    """Which kernels each part of the device provides: {"engine": [...], "qa": [...], "qk": [...]}.
 
     qk keeps only the functions the model calls (each costs heap, and the
-    filesystems are small: 28 KB on the V1, 20 KB on the V2). The V2 also
-    gets qa, and its qk keeps dense/conv too (the simulated device runs V2
-    files under CPython, where qa is unavailable). The V1 gets qa only when
-    `asm` is true: measured, qa's ~1.3 KB of heap leaves too little beside
-    the default models, which then run dense/conv in Python (docs/firmware.md).
-    On the V1, qa is firmware/kb.py (shipped as qa.py) with the machine code
-    in k.bin (`kernel_code`): it loads where qa.py does not.
+    filesystems are small: 28 KB on the V1, 20 KB on the V2). The V2 gets qa
+    (compiled there; plenty of heap), and its qk keeps dense/conv too (the
+    simulated device runs V2 files under CPython, where qa is unavailable).
+    The V1 runs the whole model in the engine (export/engine.py: machine code
+    and tables in one bytearray) unless `asm` is false or the model has a layer
+    the engine lacks; then every kernel is Python (qk, with qf or ft).
     """
+    from microbit_nn.export import engine
+
     used = {k for k, _ in steps(qm)} | {"amax", "conf"}
     src = _firmware("qk.py")
     has_qa = (Path(FIRMWARE_DIR) / "qa.py").is_file()
     if target == "v2":
-        return {"qa": list(ASM_KERNELS) if has_qa else [], "qk": closure(src, used)}
+        return {"engine": [], "qa": list(ASM_KERNELS) if has_qa else [], "qk": closure(src, used)}
     if asm is None:
-        asm = False  # measured: with qa, the default cnn does not load on the V1
-    qa = ["dense", "conv"] if has_qa and asm else []
-    return {"qa": qa, "qk": closure(src, [k for k in used if k not in qa])}
+        asm = engine.supports(qm)
+    elif asm and not engine.supports(qm):
+        raise MbnnError("the V1 engine cannot run this model's %s layers: build it without --asm"
+                        % ", ".join(sorted({k for k, _ in steps(qm)} - set(engine.SUPPORTED))))
+    if asm:
+        return {"engine": [k for k, _ in steps(qm)], "qa": [], "qk": closure(src, ["amax", "conf"])}
+    return {"engine": [], "qa": [], "qk": closure(src, used)}
 
 
 def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None) -> dict[str, bytes]:
     """Every file the device needs, name -> bytes: main.py, kernels, model.py, selftest.
 
-    `asm`: run dense/conv with qa on the V1 (default: no, see kernel_plan): then
-    qa.py is firmware/kb.py and k.bin its machine code; the tables' layout
-    follows (qa needs int32 shifts). Raises MbnnError for an
-    unknown target or a model that cannot be written.
+    `asm` (V1 only): run the model in the engine (default: when it can, see
+    kernel_plan) or, false, in Python. Raises MbnnError for an unknown target
+    or a model that cannot be written.
     """
     if target not in TARGETS:
         raise MbnnError("unknown target %r: use v1 or v2" % target)
-    from microbit_nn.export import goldens  # it imports the numpy reference
+    from microbit_nn.export import engine, goldens  # goldens imports the numpy reference
 
     plan = kernel_plan(qm, target, asm)
     files = {n: minify(_firmware(n)) for n in APP_FILES}
-    if plan["qa"] and target == "v1":
-        # the V1's qa runs qa.py's machine code from a file (kb.py: less heap)
-        files["qa.py"] = minify(_firmware("kb.py"))
-    elif plan["qa"]:
+    if plan["qa"]:
         files["qa.py"] = minify(prune(_firmware("qa.py"), ["_a", "_c"] + plan["qa"]))
     files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
-    if isinstance(qm.input, FeatureInput):
+    blob = engine.build(qm) if plan["engine"] else None
+    if blob:
+        # the engine's loaders (firmware/le.py) replace lo.py's lt and lb
+        files["lo.py"] = minify(prune(_firmware("lo.py"), ["li", "z"]) + _firmware("le.py"))
+    if isinstance(qm.input, FeatureInput) and blob is None:
         files["ft.py"] = minify(_firmware("ft.py"))
         if (Path(FIRMWARE_DIR) / "qf.py").is_file():
             files["qf.py"] = minify(_firmware("qf.py"))
-    tables = Tables(binary=True)  # the V2's filesystem (20 KB) is smaller than the V1's
-    files["model.py"] = model_source(qm, hop_ms, tables, plan["qa"])
+    tables = Tables(binary=blob is None)  # the V2's filesystem (20 KB) is smaller than the V1's
+    files["model.py"] = model_source(qm, hop_ms, tables, plan["qa"], blob)
     out = {k: v.encode("ascii") for k, v in files.items()}
-    if tables.binary:
-        out["model.bin"] = bytes(tables.data)
-    if plan["qa"] and target == "v1":
-        out["k.bin"] = kernel_code()
+    out["model.bin"] = blob.data if blob else bytes(tables.data)
     out["st.bin"] = goldens.golden_file(qm, plan)
     return out
 

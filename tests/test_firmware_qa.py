@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from microbit_nn.export import reference as ref
+from microbit_nn.export.thumb import assemble
 from microbit_nn.firmware import FIRMWARE_DIR
 
 # Device tests: marked `emulator`, skipped where QEMU is missing.
@@ -255,96 +256,6 @@ def test_import_qa_raises_importerror_under_cpython():
 
 
 # --- the "#:" listing in qa.py assembles to its data() words -----------------
-
-CONDS = dict(eq=0, ne=1, hs=2, lo=3, mi=4, pl=5, vs=6, vc=7, hi=8, ls=9, ge=10, lt=11, gt=12,
-             le=13)
-ALU = dict(ands=0, eors=1, lsls=2, lsrs=3, asrs=4, adcs=5, sbcs=6, rors=7, tst=8, cmp=10,
-           cmn=11, orrs=12, bics=14, mvns=15)
-REG_OFFSET = dict(str=0x5000, strb=0x5400, ldrsb=0x5600, ldr=0x5800, ldrb=0x5C00)
-
-
-def _reg(t: str, low: bool = True) -> int:
-    n = 13 if t == "sp" else int(re.fullmatch(r"r(\d+)", t).group(1))
-    assert not low or n < 8, f"{t} must be r0-r7"
-    return n
-
-
-def _imm(t: str, limit: int, step: int = 1) -> int:
-    v = int(t.lstrip("#"), 0)
-    assert t.startswith("#") and 0 <= v < limit and v % step == 0, t
-    return v // step
-
-
-def encode(op: str, a: list[str], pc: int, labels: dict[str, int]) -> int:
-    """One Thumb-1 (ARMv6-M) instruction in unified syntax -> its 16-bit word."""
-    if op in ("push", "pop"):
-        bits = 0
-        for r in a[0].strip("{}").replace(" ", "").split(","):
-            bits |= 0x100 if r in ("lr", "pc") else 1 << _reg(r)
-        return (0xB400 if op == "push" else 0xBC00) | bits
-    if op in REG_OFFSET or op == "ldrb":
-        t = _reg(a[0])
-        n, m = (v.strip() for v in a[1].strip("[]").split(","))
-        if m.startswith("#"):
-            if n == "sp":
-                return 0x9800 | t << 8 | _imm(m, 1024, 4)
-            if op in ("ldr", "str"):
-                return (0x6800 if op == "ldr" else 0x6000) | _imm(m, 128, 4) << 6 | _reg(n) << 3 | t
-            return (0x7800 if op == "ldrb" else 0x7000) | _imm(m, 32) << 6 | _reg(n) << 3 | t
-        return REG_OFFSET[op] | _reg(m) << 6 | _reg(n) << 3 | t
-    if op in ("mov", "add") and len(a) == 2 and not a[1].startswith("#"):  # high registers
-        d, m = _reg(a[0], False), _reg(a[1], False)
-        return (0x4600 if op == "mov" else 0x4400) | (d >> 3) << 7 | m << 3 | d & 7
-    if op == "movs":
-        return 0x2000 | _reg(a[0]) << 8 | _imm(a[1], 256)
-    if op == "cmp" and a[1].startswith("#"):
-        return 0x2800 | _reg(a[0]) << 8 | _imm(a[1], 256)
-    if op in ("adds", "subs"):
-        sub = op == "subs"
-        if len(a) == 2:
-            return (0x3800 if sub else 0x3000) | _reg(a[0]) << 8 | _imm(a[1], 256)
-        d, n = _reg(a[0]), _reg(a[1])
-        if a[2].startswith("#"):
-            return (0x1E00 if sub else 0x1C00) | _imm(a[2], 8) << 6 | n << 3 | d
-        return (0x1A00 if sub else 0x1800) | _reg(a[2]) << 6 | n << 3 | d
-    if op == "rsbs":
-        assert a[2] == "#0"
-        return 0x4240 | _reg(a[1]) << 3 | _reg(a[0])
-    if op == "muls":
-        assert a[0] == a[2], "muls Rd, Rn, Rd"
-        return 0x4340 | _reg(a[1]) << 3 | _reg(a[0])
-    if op in ("lsls", "lsrs", "asrs") and len(a) == 3:
-        base = dict(lsls=0x0000, lsrs=0x0800, asrs=0x1000)[op]
-        return base | _imm(a[2], 32) << 6 | _reg(a[1]) << 3 | _reg(a[0])
-    if op in ALU:
-        return 0x4000 | ALU[op] << 6 | _reg(a[1]) << 3 | _reg(a[0])
-    if op == "b" or op[1:] in CONDS:
-        off = labels[a[0]] - (pc + 4)
-        if op == "b":
-            assert -2048 <= off < 2048
-            return 0xE000 | (off >> 1) & 0x7FF
-        assert -256 <= off < 256, f"{op} {a[0]} is out of range"
-        return 0xD000 | CONDS[op[1:]] << 8 | (off >> 1) & 0xFF
-    raise ValueError(f"unknown instruction {op} {a}")
-
-
-def assemble(lines: list[str]) -> list[list[int]]:
-    """Lines of ';'-separated instructions (labels 'X:') -> the words of each line."""
-    parsed, labels, pc = [], {}, 0
-    for line in lines:
-        items = []
-        for part in line.split(";"):
-            m = re.match(r"\s*(?:([A-Za-z]\w*):)?\s*(.*?)\s*$", part)
-            if m.group(1):
-                labels[m.group(1)] = pc
-            if m.group(2):
-                op, _, rest = m.group(2).partition(" ")
-                items.append((pc, op, re.findall(r"\[[^\]]*\]|\{[^}]*\}|[^,\s][^,]*", rest)))
-                pc += 2
-        parsed.append(items)
-    return [[encode(op, [v.strip() for v in a], at, labels) for at, op, a in items]
-            for items in parsed]
-
 
 def asm_functions(src: str) -> dict[str, tuple[list[str], list[list[int]]]]:
     """name -> ("#:" listing lines, data() words of each line) of every asm function."""

@@ -31,57 +31,9 @@ from microbit_nn.export import features as F
 from microbit_nn.firmware import FIRMWARE_DIR
 
 # tests/ is on sys.path under pytest (no __init__.py): reuse qa's test helpers.
-from test_firmware_qa import boot, encode as qa_encode, firmware_file, needs_qemu
+from test_firmware_qa import boot, firmware_file, needs_qemu
 
-# --- the assembler: qa's, plus bl, bx, sp forms, ldrsh/strh ---------------------
-
-REG_HALF = dict(strh=0x5200, ldrsh=0x5E00)
-
-
-def encode(op: str, a: list[str], pc: int, labels: dict[str, int]) -> list[int]:
-    """One Thumb-1 instruction -> its halfwords (two for bl); others go to qa's encoder."""
-    a = ["r14" if v == "lr" else v for v in a]
-    if op == "bl":
-        off = labels[a[0]] - (pc + 4)
-        assert -(1 << 24) <= off < 1 << 24 and off % 2 == 0
-        s, i1, i2 = off >> 24 & 1, off >> 23 & 1, off >> 22 & 1
-        j1, j2 = (1 - i1) ^ s, (1 - i2) ^ s
-        return [0xF000 | s << 10 | off >> 12 & 0x3FF, 0xD000 | j1 << 13 | j2 << 11 | off >> 1 & 0x7FF]
-    if op == "bx":
-        return [0x4700 | int(a[0][1:]) << 3]
-    if op in ("add", "sub") and a[0] == "sp":
-        v = int(a[1].lstrip("#"), 0)
-        assert 0 <= v < 512 and v % 4 == 0
-        return [(0xB000 if op == "add" else 0xB080) | v >> 2]
-    if op == "str" and a[1].replace(" ", "").startswith("[sp,"):
-        v = int(a[1].strip("[]").split("#")[1], 0)
-        assert 0 <= v < 1024 and v % 4 == 0
-        return [0x9000 | int(a[0][1:]) << 8 | v >> 2]
-    if op in REG_HALF:
-        n, m = (int(v.strip()[1:]) for v in a[1].strip("[]").split(","))
-        t = int(a[0][1:])
-        assert max(n, m, t) < 8
-        return [REG_HALF[op] | m << 6 | n << 3 | t]
-    return [qa_encode(op, a, pc, labels)]
-
-
-def assemble(lines: list[str]) -> list[list[int]]:
-    """Lines of ';'-separated instructions (labels 'X:') -> the halfwords of each line."""
-    parsed, labels, pc = [], {}, 0
-    for line in lines:
-        items = []
-        for part in line.split(";"):
-            m = re.match(r"\s*(?:([A-Za-z]\w*):)?\s*(.*?)\s*$", part)
-            if m.group(1):
-                labels[m.group(1)] = pc
-            if m.group(2):
-                op, _, rest = m.group(2).partition(" ")
-                args = [v.strip() for v in re.findall(r"\[[^\]]*\]|\{[^}]*\}|[^,\s][^,]*", rest)]
-                items.append((pc, op, args))
-                pc += 4 if op == "bl" else 2
-        parsed.append(items)
-    return [[w for at, op, args in items for w in encode(op, args, at, labels)] for items in parsed]
-
+from microbit_nn.export.thumb import assemble
 
 # A data() call of 183 words corrupted the V1's heap after import (hangs in
 # 10 of 20 heap layouts); calls of up to 128 words ran in all 20. qf keeps

@@ -1,0 +1,52 @@
+@ The engine's own routines (export/engine.py puts them after qa.py's dense/conv
+@ routine and qf.py's window features, in one block of machine code that the
+@ V1 reads into RAM with the model; docs/firmware.md, "The engine").
+@
+@ Every routine is entered from firmware/lo.py's ex() with r0 = x (input),
+@ r1 = w (weights, or a number), r2 = y (output), r3 = P (the call's
+@ parameter words), and returns with bx lr. It may change r0-r7 and r12,
+@ never r8-r11 or the stack. Results are those of firmware/qk.py, bit for bit.
+@
+@ Requantization: (a * m + 2**(s - 1)) >> s is computed as
+@ ((a * m >> (s - 1)) + 1) >> 1: the same for every a (a = q * 2**(s-1) + r
+@ with 0 <= r < 2**(s-1)), and it needs no register for the rounding term.
+@ a * m stays below 2**30 (docs/quantization.md), so 32 bits are exact.
+
+@ featq(f int32[n], off int32[n], y int8[n]; P: n, &m int32[n], &s int32[n]):
+@ y[i] = clamp(rq(f[i] - off[i], m[i], s[i]), -128, 127)
+FQ: ldr r4, [r3, #0]; ldr r5, [r3, #4]; ldr r6, [r3, #8]; cmp r4, #0; ble FQX
+FQL: ldr r3, [r0, #0]; ldr r7, [r1, #0]; subs r3, r3, r7; ldr r7, [r5, #0]; muls r3, r7, r3
+ldr r7, [r6, #0]; subs r7, #1; asrs r3, r7; adds r3, #1; asrs r3, r3, #1
+movs r7, #127; cmp r3, r7; ble FQ1; mov r3, r7
+FQ1: mvns r7, r7; cmp r3, r7; bge FQ2; mov r3, r7
+FQ2: strb r3, [r2, #0]; adds r0, #4; adds r1, #4; adds r5, #4; adds r6, #4; adds r2, #1
+subs r4, #1; bne FQL
+FQX: bx lr
+
+@ rawq(x int16[n], -, y int8[n]; P: n, sh): y[i] = clamp(rq(x[i], 1, sh), -128, 127)
+RQ: ldr r4, [r3, #0]; ldr r6, [r3, #4]; subs r6, #1; movs r7, #0; cmp r4, #0; ble RQX
+RQL: ldrsh r3, [r0, r7]; asrs r3, r6; adds r3, #1; asrs r3, r3, #1
+movs r5, #127; cmp r3, r5; ble RQ1; mov r3, r5
+RQ1: mvns r5, r5; cmp r3, r5; bge RQ2; mov r3, r5
+RQ2: strb r3, [r2, #0]; adds r2, #1; adds r0, #2; subs r4, #1; bne RQL
+RQX: bx lr
+
+@ gmp(x int8[L*c], -, y int8[c]; P: L, c): y[o] = max(-128, x[t*c + o] for t < L)
+GM: ldr r4, [r3, #0]; ldr r5, [r3, #4]; movs r6, #0; cmp r5, #0; ble GMX
+GMO: adds r1, r0, r6; movs r3, #127; mvns r3, r3; mov r12, r4; cmp r4, #0; ble GMS
+GML: movs r7, #0; ldrsb r7, [r1, r7]; cmp r7, r3; ble GMN; mov r3, r7
+GMN: adds r1, r1, r5; mov r7, r12; subs r7, #1; mov r12, r7; bne GML
+GMS: strb r3, [r2, r6]; adds r6, #1; cmp r6, r5; blt GMO
+GMX: bx lr
+
+@ gap(x int8[L*c], -, y int8[c]; P: L, c, m, s):
+@ y[o] = clamp(rq(sum(x[t*c + o] for t < L), m, s), -128, 127)
+GA: push {r3}; ldr r4, [r3, #0]; ldr r5, [r3, #4]; movs r6, #0; cmp r5, #0; ble GAX
+GAO: adds r1, r0, r6; mov r7, r4; muls r7, r5, r7; adds r7, r7, r1; mov r12, r7; movs r3, #0
+GAL: cmp r1, r12; bhs GAR; movs r7, #0; ldrsb r7, [r1, r7]; adds r3, r3, r7; adds r1, r1, r5; b GAL
+GAR: ldr r7, [sp, #0]; ldr r1, [r7, #8]; muls r3, r1, r3; ldr r1, [r7, #12]; subs r1, #1
+asrs r3, r1; adds r3, #1; asrs r3, r3, #1
+movs r7, #127; cmp r3, r7; ble GA1; mov r3, r7
+GA1: mvns r7, r7; cmp r3, r7; bge GA2; mov r3, r7
+GA2: strb r3, [r2, r6]; adds r6, #1; cmp r6, r5; blt GAO
+GAX: pop {r3}; bx lr
