@@ -47,19 +47,24 @@ def _even(words: list[int]) -> list[int]:
     return words + [_NOP] * (len(words) % 2)
 
 
-def code() -> tuple[bytes, dict[str, int]]:
-    """The engine's machine code and each routine's byte offset in it."""
-    conv = _even(_firmware_words("qa.py", "_c") + [_BX_LR])
-    # qf's code uses lr as a register and calls its own subroutines: save lr
-    feats = _even([_PUSH_LR] + _firmware_words("qf.py", "_f") + [_POP_PC])
+def _routines() -> dict[str, list[int]]:
+    """Each routine's halfwords, by its name in ROUTINE; each is position independent."""
+    out = {"C": _firmware_words("qa.py", "_c") + [_BX_LR],
+           # qf's code uses lr as a register and calls its own subroutines: save lr
+           "F": [_PUSH_LR] + _firmware_words("qf.py", "_f") + [_POP_PC]}
     src = (Path(__file__).with_name("engine.s")).read_text(encoding="ascii").splitlines()
-    own = thumb.assemble([line for line in src])
-    own_words = _even([w for line in own for w in line])
-    base = 2 * (len(conv) + len(feats))
-    entries = {"C": 0, "F": 2 * len(conv)}
-    entries.update({k: base + v for k, v in thumb.labels_of(src).items() if k in ROUTINE.values()})
-    words = conv + feats + own_words
-    return np.asarray(words, dtype="<u2").tobytes(), entries
+    words = [w for line in thumb.assemble(src) for w in line]
+    starts = sorted((v // 2, k) for k, v in thumb.labels_of(src).items() if k in ROUTINE.values())
+    for (at, name), (end, _) in zip(starts, starts[1:] + [(len(words), "")]):
+        out[name] = words[at:end]
+    return out
+
+
+def code(kernels=tuple(ROUTINE)) -> dict[str, bytes]:
+    """The machine code of each routine `kernels` need, by routine name (ROUTINE)."""
+    names = {ROUTINE[k] for k in kernels}
+    return {name: np.asarray(_even(body), dtype="<u2").tobytes()
+            for name, body in _routines().items() if name in names}
 
 
 def supports(qm: QModel) -> bool:
@@ -69,35 +74,31 @@ def supports(qm: QModel) -> bool:
     return all(c[0] in SUPPORTED for c in calls(qm, Tables()))
 
 
+# A relocation value is piece << 16 | byte offset, the pieces being the ring R, the
+# logits y, then Blob.pieces in order (the buffers first).
+PIECE_R, PIECE_Y, PIECE_FIRST = 0, 1, 2
+
+
 @dataclass
 class Blob:
-    """What the device needs: model.bin's bytes, the full size of B (with the
-    buffers), the record offsets (one per call), the relocations (offset of a
-    word, value: an offset in B, R_ADDR or Y_ADDR), where their list is in B,
-    and the logits' size."""
+    """What the device needs: `records` (e.bin: the call records, relocated on the
+    device) and `pieces` (p.bin, each its own bytearray on the device: first the
+    ping-pong buffers, which hold the relocation list until the first prediction,
+    then each table, then each routine's machine code), the records' offsets in
+    e.bin (one per call), the relocations (offset of a word of e.bin, piece << 16
+    | offset) and the logits' size. Many small pieces, because the V1 heap has
+    many small holes and no big one (docs/firmware.md)."""
 
-    data: bytes
-    size: int
-    records: list[int]
+    records: bytes
+    pieces: list[bytes]
+    offsets: list[int]
     relocs: list[tuple[int, int]]
-    reloc_at: int
     n_out: int
     parts: dict[str, int] = field(default_factory=dict)
 
 
-class _Builder:
-    def __init__(self, start: int):
-        self.chunks: list[bytes] = []
-        self.at = start
-        self.relocs: list[tuple[int, int]] = []
-
-    def put(self, raw: bytes) -> int:
-        """Appends raw (padded to 4 bytes); returns its offset in B."""
-        where = self.at
-        raw = raw + bytes(-len(raw) % 4)
-        self.chunks.append(raw)
-        self.at += len(raw)
-        return where
+def _word_aligned(raw: bytes) -> bytes:
+    return raw + bytes(-len(raw) % 4)
 
 
 def build(qm: QModel) -> Blob:
@@ -108,79 +109,63 @@ def build(qm: QModel) -> Blob:
     cs = calls(qm, tbl, asm=("dense", "conv"))
     bad = sorted({c[0] for c in cs} - set(SUPPORTED))
     if bad:
-        raise MbnnError("the V1 engine has no %s: export with asm off (mbnn build --no-asm)" % ", ".join(bad))
-    machine, entries = code()
-
+        raise MbnnError("the V1 engine has no %s layer: build without --asm" % ", ".join(bad))
+    routines = code([c[0] for c in cs])
     # tables: each once, as the routines read them (b, m, s, offsets int32; weights int8)
-    def table(arg: str, code_: str) -> np.ndarray:
-        k = int(arg.strip("#"))
-        c, raw = tbl.tables[k]
-        return np.frombuffer(raw, dtype="<i%d" % {"b": 1, "h": 2, "i": 4}[c]).astype("<i%d" % {"b": 1, "i": 4}[code_])
+    tables: list[bytes] = []
+
+    def t(arg: str, code_: str = "i") -> tuple[str, int]:
+        c, raw = tbl.tables[int(arg.strip("#"))]
+        v = np.frombuffer(raw, dtype="<i%d" % {"b": 1, "h": 2, "i": 4}[c])
+        tables.append(_word_aligned(v.astype("<i%d" % {"b": 1, "i": 4}[code_]).tobytes()))
+        return ("t", len(tables) - 1)
 
     n_in = [3 * qm.window] + [c[2] for c in cs[:-1]]
-    item = {"b": 1, "i": 4}
-    out_bytes = [c[2] * item[c[1]] for c in cs]
+    out_bytes = [c[2] * {"b": 1, "i": 4}[c[1]] for c in cs]
     pool = [max([n for i, n in enumerate(out_bytes[:-1]) if i % 2 == p] or [0]) for p in (0, 1)]
     pool = [n + -n % 4 for n in pool]  # both buffers word-aligned (feats writes int32)
 
-    # records first (their size is known before the tables' offsets are)
-    recs: list[list] = []  # per call: words, each an int or ("r", value) to relocate
-    tabs: list[tuple[str, np.ndarray]] = []
-
-    def t(arg, code_="i"):
-        tabs.append((code_, table(arg, code_)))
-        return ("t", len(tabs) - 1)
-
+    recs: list[list] = []  # per call: its words, each an int or (tag, value) to relocate
     for i, c in enumerate(cs):
         kind, a = c[0], c[4]
-        x = ("r", R_ADDR) if i == 0 else ("b", (i - 1) % 2)
-        y = ("r", Y_ADDR) if i == len(cs) - 1 else ("b", i % 2)
-        entry = ("c", entries[ROUTINE[kind]] + 1)
+        x = ("p", PIECE_R << 16) if i == 0 else ("b", (i - 1) % 2)
+        y = ("p", PIECE_Y << 16) if i == len(cs) - 1 else ("b", i % 2)
+        head = [("c", ROUTINE[kind]), x]
         if kind == "feats":
-            rec = [entry, x, a[1], y]
+            rec = head + [a[1], y]
         elif kind == "featq":
-            rec = [entry, x, t(a[1]), y, c[2], t(a[2]), t(a[3])]
-        elif kind == "rawq":
-            rec = [entry, x, 0, y, a[1], a[2]]
+            rec = head + [t(a[1]), y, c[2], t(a[2]), t(a[3])]
+        elif kind in ("rawq", "gmp"):
+            rec = head + [0, y, a[1], a[2]]
+        elif kind == "gap":
+            rec = head + [0, y, a[1], a[2], a[3], a[4]]
         elif kind == "dense":
-            co = c[2]
-            rec = [entry, x, t(a[1], "b"), y, 1, n_in[i], 1, 1, 0, co, 1, a[6], t(a[2]), t(a[3]), t(a[4])]
+            rec = head + [t(a[1], "b"), y, 1, n_in[i], 1, 1, 0, c[2], 1, a[6], t(a[2]), t(a[3]), t(a[4])]
             rec += [0] * _STATE_WORDS
-        elif kind == "conv":
+        else:  # conv: qa's parameter block
             L, ci, k, st, pd = a[1], a[2], a[4], a[5], a[6]
-            co = c[2] // ((L + 2 * pd - k) // st + 1)
-            rec = [entry, x, t(a[3], "b"), y, L, ci, k, st, pd, co, (L + 2 * pd - k) // st + 1, a[11],
-                   t(a[7]), t(a[8]), t(a[9])] + [0] * _STATE_WORDS
-        elif kind == "gmp":
-            rec = [entry, x, 0, y, a[1], a[2]]
-        else:  # gap
-            rec = [entry, x, 0, y, a[1], a[2], a[3], a[4]]
+            lo_ = (L + 2 * pd - k) // st + 1
+            rec = head + [t(a[3], "b"), y, L, ci, k, st, pd, c[2] // lo_, lo_, a[11], t(a[7]), t(a[8]), t(a[9])]
+            rec += [0] * _STATE_WORDS
         recs.append(rec)
 
-    b = _Builder(len(machine))
-    rec_at = [b.put(bytes(4 * len(r))) for r in recs]
-    tab_at = [b.put(arr.tobytes()) for _, arr in tabs]
-    data_end = b.at
-    buf_at = [b.at, b.at + pool[0]]
-
-    words_out = bytearray(b"".join(b.chunks))
-    relocs = []
-    for at, rec in zip(rec_at, recs):
-        for j, w in enumerate(rec):
-            where = at + 4 * j
+    n_relocs = sum(isinstance(w, tuple) for r in recs for w in r)
+    buf_area = max(pool[0] + pool[1], 4 + 8 * n_relocs)
+    first_code = PIECE_FIRST + 1 + len(tables)
+    piece_of = {name: first_code + i for i, name in enumerate(routines)}
+    where = {"c": lambda v: piece_of[v] << 16 | 1,  # +1: Thumb state
+             "p": lambda v: v, "t": lambda v: (PIECE_FIRST + 1 + v) << 16,
+             "b": lambda v: PIECE_FIRST << 16 | (0, pool[0])[v]}
+    words, relocs, offsets = [], [], []
+    for r in recs:
+        offsets.append(4 * len(words))
+        for w in r:
             if isinstance(w, tuple):
-                tag, v = w
-                value = {"c": lambda: v, "r": lambda: v, "t": lambda: tab_at[v], "b": lambda: buf_at[v]}[tag]()
-                relocs.append((where, value))
+                relocs.append((4 * len(words), where[w[0]](w[1])))
                 w = 0
-            o = where - len(machine)
-            words_out[o:o + 4] = int(w).to_bytes(4, "little", signed=True)
-    # the relocation list goes where the buffers are: firmware/lo.py's rl reads it
-    # once, before the first prediction overwrites it
+            words.append(int(w))
     listing = np.asarray([len(relocs)] + [v for r in relocs for v in r], dtype="<i4").tobytes()
-    size = max(data_end + pool[0] + pool[1], data_end + len(listing))
-    rec_bytes = sum(4 * len(r) for r in recs)
-    return Blob(data=machine + bytes(words_out) + listing, size=size, records=rec_at, relocs=relocs,
-                reloc_at=data_end, n_out=cs[-1][2],
-                parts=dict(code=len(machine), records=rec_bytes, tables=data_end - rec_at[0] - rec_bytes,
-                           buffers=pool[0] + pool[1], relocs=len(listing)))
+    pieces = [listing + bytes(buf_area - len(listing))] + tables + list(routines.values())
+    return Blob(records=np.asarray(words, dtype="<i4").tobytes(), pieces=pieces, offsets=offsets, relocs=relocs,
+                n_out=cs[-1][2], parts=dict(code=sum(len(p) for p in routines.values()), records=4 * len(words),
+                                            tables=sum(len(t) for t in tables), buffers=buf_area))

@@ -182,9 +182,9 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
     Q gives their sizes and the bytes go to model.bin (`tables.data`), which
     the device reads with readinto into arrays of the exact size (docs/firmware.md).
     `asm`: the kernels qa runs on the device (see steps). With `blob` (an
-    export/engine.py Blob, whose bytes are model.bin) the calls and tables are in
-    the blob, and model.py gives its size N, the logits' size Y, where its
-    relocation list is (X) and its call records (Z).
+    export/engine.py Blob: e.bin, p.bin) the calls and tables are in the blob,
+    and model.py gives the logits' size Y, e.bin's size B, the sizes of p.bin's
+    pieces S and the call records' offsets Z.
     """
     qm.validate()
     tbl = tables or Tables()
@@ -192,8 +192,8 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
     if blob is None:
         body += ["L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
     else:
-        body += ["N=%d" % blob.size, "Y=%d" % blob.n_out, "X=%d" % blob.reloc_at,
-                 "Z=(%s,)" % ",".join("%d" % o for o in blob.records)]
+        body += ["Y=%d" % blob.n_out, "B=%d" % len(blob.records), "S=(%s,)" % ",".join("%d" % len(p) for p in blob.pieces),
+                 "Z=(%s,)" % ",".join("%d" % o for o in blob.offsets)]
     lines = [
         "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
         "V=%r" % __version__,
@@ -271,8 +271,8 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
     blob = engine.build(qm) if plan["engine"] else None
     if blob:
-        # the engine's loaders (firmware/le.py) replace lo.py's lt and lb
-        files["lo.py"] = minify(prune(_firmware("lo.py"), ["li", "z"]) + _firmware("le.py"))
+        # the engine's loaders (firmware/le.py) replace lo.py's li, lt and lb
+        files["lo.py"] = minify(prune(_firmware("lo.py"), ["z"]) + _firmware("le.py"))
     if isinstance(qm.input, FeatureInput) and blob is None:
         files["ft.py"] = minify(_firmware("ft.py"))
         if (Path(FIRMWARE_DIR) / "qf.py").is_file():
@@ -280,7 +280,10 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     tables = Tables(binary=blob is None)  # the V2's filesystem (20 KB) is smaller than the V1's
     files["model.py"] = model_source(qm, hop_ms, tables, plan["qa"], blob)
     out = {k: v.encode("ascii") for k, v in files.items()}
-    out["model.bin"] = blob.data if blob else bytes(tables.data)
+    if blob:
+        out.update({"e.bin": blob.records, "p.bin": b"".join(blob.pieces)})  # firmware/le.py
+    else:
+        out["model.bin"] = bytes(tables.data)
     out["st.bin"] = goldens.golden_file(qm, plan)
     return out
 

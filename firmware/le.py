@@ -1,9 +1,14 @@
 # The V1 engine's loaders (export/engine.py): the exporter appends this file
-# to lo.py's li, z and rv, in place of lo.py's lt and lb, and ships the
-# result as lo.py. The model's machine code, call records and tables are
-# one bytearray B, read whole from model.bin; lb relocates it and binds one
-# call of ex per record. Only on MicroPython (the engine is Thumb code):
-# elsewhere the device gets lo.py as it is.
+# to lo.py's z and rv, in place of lo.py's li, lt and lb, and ships the
+# result as lo.py. Only on MicroPython (the engine is Thumb code): elsewhere
+# the device gets lo.py as it is.
+#
+# The V1 heap fragments as modules compile: once all is compiled, no hole
+# holds more than ~700 bytes. So the model comes in pieces (p.bin, sizes
+# M.S), each its own bytearray: the buffers (which hold the relocation list
+# until the first prediction), each table, each routine's machine code;
+# then B (e.bin: the call records). lb relocates B (rl) and binds one call
+# of ex per record.
 try:
     import micropython
 
@@ -15,43 +20,68 @@ try:
         #: adds r3, #16; blx r4
         data(2, 0x4603, 0x681C, 0x6858, 0x6899, 0x68DA, 0x3310, 0x47A0)
 
-    # rl(B, R, y, o) relocates B once, from the list at byte o of B (in the
-    # buffers, unused until the first prediction): a count, then per entry
-    # the byte offset of a word and its value: -1 the ring R's address, -2
-    # the logits y's, else an offset in B, B's address added. Returns B's
-    # address.
+    # rl(B, T, A) relocates B once, from the list at the start of T (the
+    # buffers): a count, then per entry the byte offset of a word of B and
+    # its value v: A[v >> 16] + (v & 65535), A the addresses of R, y and
+    # the pieces. Returns B's address.
     @micropython.asm_thumb
-    def rl(r0, r1, r2, r3):
-        #: adds r3, r0, r3; ldr r4, [r3, #0]
-        #: L: subs r4, #1; bmi X; ldr r5, [r3, #4]; ldr r6, [r3, #8]; adds r3, #8
-        #: mov r7, r1; adds r6, #1; beq S; mov r7, r2; adds r6, #1; beq S
-        #: subs r6, #2; adds r7, r0, r6; S: str r7, [r0, r5]; b L; X:
-        data(2, 0x18C3, 0x681C, 0x3C01, 0xD40C, 0x685D, 0x689E, 0x3308, 0x460F, 0x3601,
-             0xD004, 0x4617, 0x3601, 0xD001, 0x3E02, 0x1987, 0x5147, 0xE7F0)
+    def rl(r0, r1, r2):
+        #: mov r5, r1; ldr r4, [r5, #0]
+        #: L: subs r4, #1; bmi X; ldr r6, [r5, #4]; ldr r7, [r5, #8]; adds r5, #8
+        #: lsrs r3, r7, #16; lsls r3, r3, #2; ldr r3, [r2, r3]; uxth r7, r7; adds r3, r3, r7
+        #: str r3, [r0, r6]; b L; X:
+        data(2, 0x460D, 0x682C, 0x3C01, 0xD409, 0x686E, 0x68AF, 0x3508, 0x0C3B, 0x009B,
+             0x58D3, 0xB2BF, 0x19DB, 0x5183, 0xE7F3)
+
+    # ad(b): the address of b's items
+    @micropython.asm_thumb
+    def ad(r0):
+        #: mov r0, r0
+        data(2, 0x4600)
 except ImportError:
     pass
 
 
+def li(g):
+    # the kernels left in Python (qk: amax, conf) and the model. Sets K M
+    # rv, and D F (no qa, qf, ft) to 0.
+    import qk as K
+    gc.collect()
+    import model as M
+    g.update(D=0, F=0, K=K, M=M, rv=rv)
+
+
 def lt(g):
-    # B first, while the heap is one block; E (the exp table) and G (what
-    # the display shows per class, then '?' for unknown: G[-1])
+    # E (the exp table) and G (what the display shows per class, then '?'
+    # for unknown: G[-1])
     from array import array
     from microbit import Image
     M = g['M']
-    B = bytearray(M.N)
-    f = open('model.bin', 'rb')
-    f.readinto(B)
-    f.close()
-    g.update(B=B, E=array('h', M.Q[1]), G=[getattr(Image, x, x[0]) for x in M.G] + ['?'])
+    g.update(E=array('h', M.Q[1]), G=[getattr(Image, x, x[0]) for x in M.G] + ['?'])
     M.Q = M.G = 0
 
 
 def lb(g):
-    # R (the ring), y (the logits), B relocated, Z: one (ex, (address,))
-    # per call record (M.Z: their offsets in B)
-    M, B = g['M'], g['B']
+    # R (the ring), y (the logits), the pieces, B relocated (A: the
+    # addresses of R, y, then the pieces), Z: one (ex, (address,)) per
+    # call record (M.Z: their offsets in B)
+    from array import array
+    M = g['M']
     R = z('h', 3 * M.W)
     y = z('b', M.Y)
-    a = rl(B, R, y, M.X)
-    g.update(R=R, y=y, Z=[(ex, (a + o,)) for o in M.Z])
-    M.Z = 0
+    A = array('i', [ad(R), ad(y)])
+    C = []
+    f = open('p.bin', 'rb')
+    for n in M.S:
+        c = bytearray(n)
+        f.readinto(c)
+        C.append(c)
+        A.append(ad(c))
+    f.close()
+    B = bytearray(M.B)
+    f = open('e.bin', 'rb')
+    f.readinto(B)
+    f.close()
+    a = rl(B, C[0], A)
+    g.update(B=B, C=C, R=R, y=y, Z=[(ex, (a + o,)) for o in M.Z])
+    M.Z = M.S = 0
