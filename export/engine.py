@@ -34,6 +34,7 @@ ROUTINE = {"dense": "C", "conv": "C", "feats": "F", "featq": "FQ", "rawq": "RQ",
 R_ADDR, Y_ADDR = -1, -2  # relocation values standing for the ring and the logits
 _PUSH_LR, _POP_PC, _BX_LR, _NOP = 0xB500, 0xBD00, 0x4770, 0x46C0
 _STATE_WORDS = 12  # qa's routine keeps its state in words 11-22 of its parameter block
+_SIZE = {"b": 1, "h": 2, "i": 4}
 
 
 def _firmware_words(name: str, func: str) -> list[int]:
@@ -68,10 +69,13 @@ def code(kernels=tuple(ROUTINE)) -> dict[str, bytes]:
 
 
 def supports(qm: QModel) -> bool:
-    """Whether every call of `qm` has a routine in the engine (not mpool/apool)."""
-    from microbit_nn.export.writer import Tables, calls
-
-    return all(c[0] in SUPPORTED for c in calls(qm, Tables()))
+    """Whether the engine can run `qm`: a routine for every call (not mpool/apool),
+    feature offsets within int16."""
+    try:
+        build(qm)
+    except MbnnError:
+        return False
+    return True
 
 
 # A relocation value is piece << 16 | byte offset, the pieces being the ring R, the
@@ -111,14 +115,25 @@ def build(qm: QModel) -> Blob:
     if bad:
         raise MbnnError("the V1 engine has no %s layer: build without --asm" % ", ".join(bad))
     routines = code([c[0] for c in cs])
-    # tables: each once, as the routines read them (b, m, s, offsets int32; weights int8)
-    tables: list[bytes] = []
+    # tables, as the routines read them (b, m, s, offsets int32; weights int8): per
+    # call its weights in one piece and its int32 tables in another (fewer
+    # objects, each ~20 bytes of heap, but no piece bigger than the holes)
+    tables: list[bytearray] = []
+    group: dict[str, int] = {}
 
-    def t(arg: str, code_: str = "i") -> tuple[str, int]:
+    def t(arg: str, code_: str = "i") -> tuple[str, tuple[int, int]]:
         c, raw = tbl.tables[int(arg.strip("#"))]
-        v = np.frombuffer(raw, dtype="<i%d" % {"b": 1, "h": 2, "i": 4}[c])
-        tables.append(_word_aligned(v.astype("<i%d" % {"b": 1, "i": 4}[code_]).tobytes()))
-        return ("t", len(tables) - 1)
+        v = np.frombuffer(raw, dtype="<i%d" % _SIZE[c])
+        if code_ != "i" and np.abs(v).max(initial=0) >= 1 << (8 * _SIZE[code_] - 1):
+            raise MbnnError("a table of this model does not fit the V1 engine's %d-bit entries: "
+                            "build without --asm" % (8 * _SIZE[code_]))
+        if code_ not in group:
+            group[code_] = len(tables)
+            tables.append(bytearray())
+        k = group[code_]
+        at = len(tables[k])
+        tables[k] += _word_aligned(v.astype("<i%d" % _SIZE[code_]).tobytes())
+        return ("t", (k, at))
 
     n_in = [3 * qm.window] + [c[2] for c in cs[:-1]]
     out_bytes = [c[2] * {"b": 1, "i": 4}[c[1]] for c in cs]
@@ -128,13 +143,14 @@ def build(qm: QModel) -> Blob:
     recs: list[list] = []  # per call: its words, each an int or (tag, value) to relocate
     for i, c in enumerate(cs):
         kind, a = c[0], c[4]
+        group.clear()
         x = ("p", PIECE_R << 16) if i == 0 else ("b", (i - 1) % 2)
         y = ("p", PIECE_Y << 16) if i == len(cs) - 1 else ("b", i % 2)
         head = [("c", ROUTINE[kind]), x]
         if kind == "feats":
             rec = head + [a[1], y]
         elif kind == "featq":
-            rec = head + [t(a[1]), y, c[2], t(a[2]), t(a[3])]
+            rec = head + [t(a[1], "h"), y, c[2], t(a[2]), t(a[3], "b")]  # shifts 1..30 as bytes
         elif kind in ("rawq", "gmp"):
             rec = head + [0, y, a[1], a[2]]
         elif kind == "gap":
@@ -154,7 +170,7 @@ def build(qm: QModel) -> Blob:
     first_code = PIECE_FIRST + 1 + len(tables)
     piece_of = {name: first_code + i for i, name in enumerate(routines)}
     where = {"c": lambda v: piece_of[v] << 16 | 1,  # +1: Thumb state
-             "p": lambda v: v, "t": lambda v: (PIECE_FIRST + 1 + v) << 16,
+             "p": lambda v: v, "t": lambda v: (PIECE_FIRST + 1 + v[0]) << 16 | v[1],
              "b": lambda v: PIECE_FIRST << 16 | (0, pool[0])[v]}
     words, relocs, offsets = [], [], []
     for r in recs:
@@ -165,7 +181,7 @@ def build(qm: QModel) -> Blob:
                 w = 0
             words.append(int(w))
     listing = np.asarray([len(relocs)] + [v for r in relocs for v in r], dtype="<i4").tobytes()
-    pieces = [listing + bytes(buf_area - len(listing))] + tables + list(routines.values())
+    pieces = [listing + bytes(buf_area - len(listing))] + [bytes(t_) for t_ in tables] + list(routines.values())
     return Blob(records=np.asarray(words, dtype="<i4").tobytes(), pieces=pieces, offsets=offsets, relocs=relocs,
                 n_out=cs[-1][2], parts=dict(code=sum(len(p) for p in routines.values()), records=4 * len(words),
                                             tables=sum(len(t) for t in tables), buffers=buf_area))

@@ -12,14 +12,14 @@
 @ with 0 <= r < 2**(s-1)), and it needs no register for the rounding term.
 @ a * m stays below 2**30 (docs/quantization.md), so 32 bits are exact.
 
-@ featq(f int32[n], off int32[n], y int8[n]; P: n, &m int32[n], &s int32[n]):
+@ featq(f int32[n], off int16[n], y int8[n]; P: n, &m int32[n], &s uint8[n]):
 @ y[i] = clamp(rq(f[i] - off[i], m[i], s[i]), -128, 127)
 FQ: ldr r4, [r3, #0]; ldr r5, [r3, #4]; ldr r6, [r3, #8]; cmp r4, #0; ble FQX
-FQL: ldr r3, [r0, #0]; ldr r7, [r1, #0]; subs r3, r3, r7; ldr r7, [r5, #0]; muls r3, r7, r3
-ldr r7, [r6, #0]; subs r7, #1; asrs r3, r7; adds r3, #1; asrs r3, r3, #1
+FQL: ldr r3, [r0, #0]; movs r7, #0; ldrsh r7, [r1, r7]; subs r3, r3, r7; ldr r7, [r5, #0]; muls r3, r7, r3
+ldrb r7, [r6, #0]; subs r7, #1; asrs r3, r7; adds r3, #1; asrs r3, r3, #1
 movs r7, #127; cmp r3, r7; ble FQ1; mov r3, r7
 FQ1: mvns r7, r7; cmp r3, r7; bge FQ2; mov r3, r7
-FQ2: strb r3, [r2, #0]; adds r0, #4; adds r1, #4; adds r5, #4; adds r6, #4; adds r2, #1
+FQ2: strb r3, [r2, #0]; adds r0, #4; adds r1, #2; adds r5, #4; adds r6, #1; adds r2, #1
 subs r4, #1; bne FQL
 FQX: bx lr
 

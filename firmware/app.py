@@ -44,7 +44,7 @@ def ld():
     lo.lt = 0
     gc.collect()
     lo.lb(globals())
-    lo.lb = lo.z = lo.rl = 0
+    lo.lb = lo.z = lo.rl = lo.ad = 0
 
 
 def go():
