@@ -30,9 +30,9 @@ INFERENCE_COST = 64  # measured: free heap drops by this much after the first pr
 QK_COST = {"rq": 96, "dense": 160, "conv": 576, "mpool": 176, "apool": 176, "gap": 144,
            "gmp": 112, "amax": 96, "rawq": 128, "featq": 144, "conf": 128}
 QK_MODULE, QA_COST = 64, 1344
-# The V1's qa (firmware/kb.py with the machine code of k.bin): calibrated on a cnn
-# with --hidden 8 (measured 2,128 free after an inference, bit-exact).
-KB_COST = 1276
+# The V1 engine (export/engine.py): lo.py's ex and rv, the pieces' list; calibrated
+# on the default mlp and cnn (measured 2,032 and 2,160 free after an inference).
+ENGINE_COST = 332
 FEAT_COST = 980  # qf (or ft) for an mlp, in place: calibrated
 STEP_COST = 48  # per kernel call: its (function, arguments) pair
 V1_BASE = 6124  # calibrated: default mlp and cnn, mlp --hidden 16/32, cnn 8/12: within 12 bytes
@@ -113,10 +113,18 @@ def estimate(qm: QModel, target: str = "v1", asm: bool | None = None) -> Budget:
         raise MbnnError("unknown target %r: use v1 or v2" % target)
     plan = kernel_plan(qm, target, asm)
     code = QK_MODULE + sum(QK_COST.get(k, 160) for k in plan["qk"])
-    code += FEAT_COST if isinstance(qm.input, FeatureInput) else 0
-    code += (KB_COST if target == "v1" else QA_COST) if plan["qa"] else 0
-    tables = sum(_arr(n) for n in _tables(qm, plan["qa"]))
-    buffers = sum(_arr(n) for n in _buffers(qm)) + STEP_COST * len(steps(qm))
+    if plan["engine"]:
+        from microbit_nn.export import engine
+
+        blob = engine.build(qm)
+        code += ENGINE_COST
+        tables = sum(_arr(len(p)) for p in blob.pieces) + _arr(len(blob.records)) + _arr(2 * len(qm.exp_table))
+        buffers = _arr(6 * qm.window) + _arr(blob.n_out) + STEP_COST * len(blob.offsets)
+    else:
+        code += FEAT_COST if isinstance(qm.input, FeatureInput) else 0
+        code += QA_COST if plan["qa"] else 0
+        tables = sum(_arr(n) for n in _tables(qm, plan["qa"]))
+        buffers = sum(_arr(n) for n in _buffers(qm)) + STEP_COST * len(steps(qm))
     base = V1_BASE if target == "v1" else V2_HEAP
     free = base - code - tables - buffers - INFERENCE_COST
     files = device_files(qm, target, asm=asm)

@@ -40,8 +40,12 @@ HZ_V1, HZ_V2 = 16e6, 64e6
 # The bench's main.py, as small as the app's (its bytecode stays in the heap while
 # the model loads): the app without its main loop, qa when present (its
 # compile needs the largest free block), then bn, whose run() calls app.ld().
-BENCH_MAIN = ("try:\n import micropython\n micropython.opt_level(3)\nexcept ImportError:\n pass\n"
-              "import app\napp.go = 0\n%simport bn\nbn.run(app)\n")
+def _read(name: str) -> str:
+    return (Path(FIRMWARE_DIR) / name).read_text(encoding="ascii")
+
+
+_BOOT = minify(_read("main.py"))
+BENCH_MAIN = _BOOT[:_BOOT.index("if app.go()")].replace("%", "%%") + "app.go = 0\n%simport bn\nbn.run(app)\n"
 # One more MAC in `dense` (raw REPL): one output, lengths 128 and 1024, both
 # arrays made first so that both lengths see the same heap (a call's cost
 # depends a little on where its frame is allocated); direct calls with local
@@ -65,10 +69,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dense/conv kernels: as the V1 build has them (default), or force qa (asm) or qk (Python)")
     p.add_argument("--windows", type=int, default=5, help="windows to average over (synthetic, one per class; default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _read(name: str) -> str:
-    return (Path(FIRMWARE_DIR) / name).read_text(encoding="ascii")
 
 
 def variant_files(qm: QModel, kernels: str, target: str = "v1") -> dict[str, bytes]:

@@ -103,8 +103,10 @@ MODELS = dict(models())
 @pytest.mark.parametrize("target", ["v1", "v2"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_device_files_compute_the_reference(device, name, target, bitexact):
+    """Under CPython: the V2 files, and the V1's Python build (asm=False); the V1's
+    engine build is machine code and runs on the emulator (test_export_engine.py)."""
     qm = MODELS[name]
-    app = device(W.device_files(qm, target))
+    app = device(W.device_files(qm, target, asm=False if target == "v1" else None))
     rng = np.random.default_rng(hash(name) % 1000)
     windows = np.concatenate([rng.integers(-2500, 2500, (6, qm.window, 3)),
                               rng.integers(-32768, 32768, (2, qm.window, 3))])
@@ -141,15 +143,24 @@ def test_binary_tables_match_model_bin():
 
 def test_plans_per_target():
     mlp, cnn = random_qmodel("mlp"), random_qmodel("cnn")
-    v1 = W.device_files(cnn, "v1")
-    assert "model.bin" in v1 and "qa.py" not in v1 and "ft.py" not in v1
-    assert {d.name for d in ast.parse(v1["qk.py"].decode()).body if isinstance(d, ast.FunctionDef)} == \
-        set(W.kernel_plan(cnn, "v1")["qk"]) >= {"conv", "dense", "gmp", "rawq", "amax", "conf"}
+    v1 = W.device_files(cnn, "v1")  # the engine: machine code, no Python kernels but amax and conf
+    assert {"e.bin", "p.bin"} <= set(v1) and not {"model.bin", "qa.py", "ft.py", "qf.py"} & set(v1)
+    assert W.kernel_plan(cnn, "v1") == {"engine": ["rawq", "conv", "conv", "gmp", "dense"], "qa": [],
+                                        "qk": ["amax", "conf"]}
+    py = W.device_files(cnn, "v1", asm=False)
+    assert "model.bin" in py and "qa.py" not in py and "e.bin" not in py
+    assert {d.name for d in ast.parse(py["qk.py"].decode()).body if isinstance(d, ast.FunctionDef)} == \
+        set(W.kernel_plan(cnn, "v1", asm=False)["qk"]) >= {"conv", "dense", "gmp", "rawq", "amax", "conf"}
     v2 = W.device_files(mlp, "v2")
     assert "model.bin" in v2 and "qa.py" in v2 and "ft.py" in v2
-    assert W.kernel_plan(mlp, "v2") == {"qa": ["rq", "dense", "conv"], "qk": ["rq", "dense", "amax", "featq", "conf"]}
+    assert W.kernel_plan(mlp, "v2") == {"engine": [], "qa": ["rq", "dense", "conv"],
+                                        "qk": ["rq", "dense", "amax", "featq", "conf"]}
     with pytest.raises(MbnnError, match="v1 or v2"):
         W.device_files(mlp, "v3")
+    pools = MODELS["pools"]  # max/avg pooling: no engine routine, so Python on the V1
+    assert W.kernel_plan(pools, "v1")["engine"] == []
+    with pytest.raises(MbnnError, match="without --asm"):
+        W.device_files(pools, "v1", asm=True)
 
 
 def test_bad_names_refused():
@@ -172,17 +183,3 @@ def test_write_export(tmp_path):
     paths = W.write_export(qm, tmp_path / "out", "v1")
     assert {p.name for p in (tmp_path / "out").iterdir()} == set(paths) >= {"main.py", "app.py", "model.py", "st.bin"}
     assert paths["model.py"].read_bytes() == W.device_files(qm, "v1")["model.py"]
-
-
-def test_kernel_code_is_qa_routine_returning(qmodel_factory):
-    """k.bin is qa.py's _c routine word for word, then `bx lr` (it is called with blx)."""
-    import numpy as np
-
-    words = W.code_words(W._firmware("qa.py"))
-    assert words[0] == 0xB408 and words[-1] == 0xBC02  # push {r3} ... pop {r1}
-    code = np.frombuffer(W.kernel_code(), dtype="<u2").tolist()
-    assert code == words + [0x4770]
-    qm = qmodel_factory("cnn", np.random.default_rng(0))
-    v1 = W.device_files(qm, "v1", asm=True)
-    assert v1["k.bin"] == W.kernel_code() and v1["qa.py"].decode() == W.minify(W._firmware("kb.py"))
-    assert "k.bin" not in W.device_files(qm, "v1") and "k.bin" not in W.device_files(qm, "v2")

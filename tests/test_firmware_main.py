@@ -28,7 +28,7 @@ def sim(request):
     """(qm, Device) on the simulated micro:bit running the app with the model's files."""
     kind, target = request.param.split("-")
     qm = MODELS[kind]
-    with SimDevice(device_files(qm, target)) as s:
+    with SimDevice(device_files(qm, target, asm=False if target == "v1" else None)) as s:
         ser = discover.open_port(s.port)
         dev = Device(ser, timeout=15.0)
         dev.wait_banner()
