@@ -10,9 +10,10 @@ instructions, the same on every run. Four boots (docs/bench.md):
 2. the same files, but main.py loads the model with the app's loader
    (`app.ld()`) without its main loop and runs firmware/bn.py, which times
    every step of the classify path on a few windows;
-3. the same with the other dense/conv kernels (qk instead of qa, or the
-   reverse), when it fits: the layers' cost both ways;
-4. the kernels alone: what one more MAC costs in qa.dense and in qk.dense.
+3. the same with the model run the other way (the Python kernels qk instead
+   of the V1 engine's machine code, or the reverse), when it fits;
+4. the kernels alone: what one more MAC costs in qa.dense (the machine code
+   of the engine's dense/conv routine) and in qk.dense.
 """
 
 from __future__ import annotations
@@ -65,23 +66,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", dest="kind", choices=["mlp", "cnn"], default="mlp",
                    help="without MODEL: which default model to train and measure (default mlp)")
     p.add_argument("--target", default="v1", help="board whose build is measured; only v1 is emulated")
-    p.add_argument("--kernels", choices=["build", "qa", "qk"], default="build",
-                   help="dense/conv kernels: as the V1 build has them (default), or force qa (asm) or qk (Python)")
+    p.add_argument("--kernels", choices=["build", "engine", "qk"], default="build",
+                   help="as the V1 build runs the model (default), or force the engine (machine code) or qk (Python)")
     p.add_argument("--windows", type=int, default=5, help="windows to average over (synthetic, one per class; default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def variant_files(qm: QModel, kernels: str, target: str = "v1") -> dict[str, bytes]:
-    """`device_files(qm)` with the dense/conv layers run by `kernels`: "qa" (asm) or "qk"
-    (Python); the tables follow (qa reads int32 shifts). For "qa" this is qa.py compiled
-    on the device, not the V1 build's kb.py + k.bin: the same machine code, and measured,
-    it leaves the bench's own code room where kb's buffer does not."""
-    files = device_files(qm, target, asm=kernels == "qa")
-    if kernels == "qa":
-        fast = [k for k in MAC_STEPS if k in {k for k, _ in steps(qm)}]
-        files.pop("k.bin", None)
-        files["qa.py"] = minify(prune(_read("qa.py"), ["_a", "_c"] + fast)).encode("ascii")
-    return files
+    """`device_files(qm)` with the model run by `kernels`: "engine" (machine code,
+    export/engine.py) or "qk" (the Python kernels)."""
+    return device_files(qm, target, asm=kernels == "engine")
 
 
 def bench_windows(window: int, n: int) -> np.ndarray:
@@ -188,8 +182,8 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
           kernels: str = "build") -> dict:
     """Measures `qm` on the emulated V1 (four boots); returns the figures `--json` prints.
 
-    `kernels`: "build" measures the files `device_files` makes; "qa" or "qk"
-    swaps the dense/conv kernels first (variant_files), to see what a change would give.
+    `kernels`: "build" measures the files `device_files` makes; "engine" or "qk"
+    forces one way to run the model (variant_files), to see what a change would give.
 
     Raises MbnnError when QEMU is missing, the target is not v1, or the model
     (with the bench's few hundred bytes) does not load on the V1."""
@@ -207,8 +201,8 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
         notes.append("the app itself failed: %s" % e)
     say("booting it again to time every step on %d windows ..." % len(wins))
     main = time_steps(files, qm, wins)
-    mine = "qa" if any(s["module"] == "qa" for s in main["steps"]) else "qk"
-    other = "qk" if mine == "qa" else "qa"
+    mine = "engine" if "e.bin" in files else "qk"
+    other = "qk" if mine == "engine" else "engine"
     say("booting it with the %s kernels for the layers ..." % other)
     try:
         alt = time_steps(variant_files(qm, other, target), qm, wins)
@@ -217,6 +211,9 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
         notes.append("with the %s kernels: %s" % (other, e))
     say("booting the kernels alone (what one more MAC costs) ...")
     per_mac = kernel_macs(say)
+    for r, how in ((main, mine), (alt, other)):
+        for st in (r or {}).get("steps", []):
+            st["module"] = "engine" if how == "engine" else st["module"]  # every engine step is lo.ex
     total, macs = main["instr_per_prediction"], qm.macs()
     feats, layers = _sum(main, INPUT_STEPS), _sum(main)
     layer_mac = {k: _sum(r, MAC_STEPS) / macs if r and macs else None for k, r in ((mine, main), (other, alt))}
@@ -231,7 +228,7 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
         "bytes_ring": main["bytes_ring"],
         "instr_per_mac_fast": round(per_mac["qa"], 2), "instr_per_mac_python": round(per_mac["qk"], 1),
         "speedup": round(per_mac["qk"] / per_mac["qa"], 1),
-        "layer_instr_per_mac_fast": _r1(layer_mac["qa"]), "layer_instr_per_mac_python": _r1(layer_mac["qk"]),
+        "layer_instr_per_mac_fast": _r1(layer_mac["engine"]), "layer_instr_per_mac_python": _r1(layer_mac["qk"]),
         "latency_ms_v1": round(total / HZ_V1 * 1e3, 2), "latency_ms_v2": round(total / HZ_V2 * 1e3, 2),
         "free_heap": heap.get("free_heap"), "free_heap_after_load": heap.get("free_after_load"),
         "goal_instr_per_prediction": GOALS.get(qm.kind), "meets_goal": total < GOALS.get(qm.kind, 0),
@@ -256,7 +253,7 @@ def _table(r: dict) -> None:
         f"features + input quantization {r['instr_features']:,}; layers {r['instr_per_inference']:,} with "
         f"{r['kernels']}, " + (f"{alt:,}" if alt else "- (did not fit)") + " with the other kernels\n"
         f"one more MAC (dense, n=1024 minus n=128): qa {r['instr_per_mac_fast']}, qk {r['instr_per_mac_python']:,} "
-        f"instructions: {r['speedup']}x; whole layers per MAC: qa {r['layer_instr_per_mac_fast'] or '-'}, "
+        f"instructions: {r['speedup']}x; whole layers per MAC: engine {r['layer_instr_per_mac_fast'] or '-'}, "
         f"qk {r['layer_instr_per_mac_python'] or '-'}\n"
         f"estimated latency {r['latency_ms_v1']} ms at 16 MHz (V1), {r['latency_ms_v2']} ms at 64 MHz (V2), from "
         f"instruction counts (a real core takes more than one cycle for some instructions)\n"

@@ -1,0 +1,117 @@
+"""export/engine.py (the V1 engine) and its machine code.
+
+On the host: engine.s and the "#:" listings of firmware/le.py assemble to what
+the device gets (also checked with LLVM when it is installed), and the blob's
+relocations point inside their pieces. On the emulated V1: models using every
+routine (feats, featq, rawq, conv, dense, gmp, gap) give the reference's logits
+bit for bit, through the app as built.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_firmware_qa import asm_functions, needs_qemu
+
+from microbit_nn.errors import MbnnError
+from microbit_nn.export import engine, reference, thumb
+from microbit_nn.export.goldens import random_qmodel
+from microbit_nn.export.qmodel import GlobalAvgPool
+from microbit_nn.export.writer import code_words, device_files
+from microbit_nn.firmware import FIRMWARE_DIR
+
+ENGINE_S = Path(engine.__file__).with_name("engine.s")
+
+
+def gap_model():
+    """The random cnn with global average pooling (the engine's gap routine)."""
+    qm = random_qmodel("cnn", seed=21, hidden=12)
+    qm.layers[2] = GlobalAvgPool(mult=1 << 10, shift=14)  # about a mean over 13 steps
+    return qm
+
+
+def test_engine_source_assembles_with_every_routine():
+    src = ENGINE_S.read_text().splitlines()
+    labels = thumb.labels_of(src)
+    assert {"FQ", "RQ", "GM", "GA"} <= set(labels)
+    code = engine.code()
+    assert set(code) == {"C", "F", "FQ", "RQ", "GM", "GA"}
+    assert all(len(c) % 4 == 0 and c for c in code.values())
+    # qf's routine uses lr: the engine's copy saves it first and returns through pc
+    f = np.frombuffer(code["F"], "<u2")
+    assert f[0] == 0xB500 and 0xBD00 in f[-2:]
+
+
+def test_le_listings_assemble_to_their_words():
+    src = (Path(FIRMWARE_DIR) / "le.py").read_text()
+    funcs = asm_functions(src)
+    assert {"ex", "rl", "ad"} <= set(funcs)
+    for name, (listing, _) in funcs.items():
+        assert [w for line in thumb.assemble(listing) for w in line] == code_words(src, name), name
+
+
+@pytest.mark.skipif(shutil.which("llvm-mc") is None or shutil.which("llvm-objcopy") is None,
+                    reason="llvm-mc / llvm-objcopy are not installed")
+def test_engine_source_agrees_with_llvm_mc(tmp_path):
+    src = [p.strip() for line in ENGINE_S.read_text().splitlines() for p in line.split("@")[0].split(";")]
+    text = "\n".join(re.sub(r"^([A-Za-z_]\w*):\s*", r"\1:\n", p) for p in src if p)
+    (tmp_path / "e.s").write_text(".syntax unified\n.thumb\n" + text + "\n")
+    for cmd in (["llvm-mc", "-triple=thumbv6m", "-filetype=obj", "-o", "e.o", "e.s"],
+                ["llvm-objcopy", "-O", "binary", "--only-section=.text", "e.o", "e.bin"]):
+        r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    ours = thumb.assemble_bytes(ENGINE_S.read_text().splitlines())
+    assert (tmp_path / "e.bin").read_bytes() == ours
+
+
+@pytest.mark.parametrize("qm", [random_qmodel("mlp"), random_qmodel("cnn"), gap_model()], ids=["mlp", "cnn", "gap"])
+def test_relocations_point_inside_their_pieces(qm):
+    blob = engine.build(qm)
+    assert len(blob.offsets) == len(qm.layers) + (2 if qm.kind == "mlp" else 1)
+    assert all(len(p) % 4 == 0 for p in blob.pieces) and len(blob.records) % 4 == 0
+    listing = np.frombuffer(blob.pieces[0][:4 + 8 * len(blob.relocs)], "<i4")
+    assert listing[0] == len(blob.relocs) and listing[1:].reshape(-1, 2).tolist() == [list(r) for r in blob.relocs]
+    for where, value in blob.relocs:
+        piece, off = value >> 16, value & 0xFFFF
+        assert 0 <= where < len(blob.records) and where % 4 == 0
+        if piece >= engine.PIECE_FIRST:
+            assert off < len(blob.pieces[piece - engine.PIECE_FIRST])
+        else:
+            assert off == 0  # the ring and the logits are used from their start
+
+
+def test_models_the_engine_cannot_run_fall_back(monkeypatch):
+    qm = random_qmodel("mlp")
+    monkeypatch.setattr(engine, "SUPPORTED", ("feats", "featq"))  # as if dense had no routine
+    assert not engine.supports(qm)
+    with pytest.raises(MbnnError, match="without --asm"):
+        engine.build(qm)
+    files = device_files(qm, "v1")
+    assert "e.bin" not in files and "model.bin" in files
+    with pytest.raises(MbnnError, match="without --asm"):
+        device_files(qm, "v1", asm=True)
+
+
+@needs_qemu
+@pytest.mark.parametrize("qm", [random_qmodel("mlp", seed=3, hidden=20), random_qmodel("cnn", seed=4), gap_model()],
+                         ids=["mlp", "cnn", "gap"])
+def test_engine_on_the_emulated_v1_is_bit_exact(qm, bitexact):
+    from microbit_nn.host.device import Device
+    from microbit_nn.host.emulator import Emulator
+
+    files = device_files(qm, "v1")
+    assert "e.bin" in files
+    rng = np.random.default_rng(5)
+    windows = np.concatenate([rng.integers(-2500, 2500, (4, qm.window, 3)),
+                              rng.integers(-32768, 32768, (1, qm.window, 3))])
+    with Emulator.from_files(files) as emu:
+        dev = Device(emu.serial, timeout=30.0)
+        dev.wait_banner()
+        got = [list(dev.replay_window(w.tolist()).logits) for w in windows]
+    assert got == reference.run(qm, windows).tolist()
+    bitexact.add(len(windows))
