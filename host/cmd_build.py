@@ -15,9 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a trained model (the 'mbnn train --out' folder or its model_int8.json)")
     p.add_argument("--target", choices=("v1", "v2"), default="v1", help="micro:bit version (default v1)")
     p.add_argument("-o", "--output", help="the .hex to write (default microbit-nn-<target>.hex)")
-    p.add_argument("--asm", action="store_true",
-                   help="V1: ship the Thumb dense/conv kernels (about 30x faster per prediction; "
-                        "needs ~500-700 more bytes of heap than the default models leave; the V2 always has them)")
+    p.add_argument("--asm", action=argparse.BooleanOptionalAction, default=None,
+                   help="V1: run the model as machine code (the engine; default when it can run the model) "
+                        "or, with --no-asm, in MicroPython (slower). The V2 always has the Thumb kernels")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,9 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from microbit_nn.host.progress import console
 
     qm = load_model(args.model)
-    asm = True if args.asm else None
-    b = check(qm, args.target, asm)
-    files = device_files(qm, args.target, asm=asm)
+    b = check(qm, args.target, args.asm)
+    files = device_files(qm, args.target, asm=args.asm)
     out = write_hex(build_hex(files, args.target), args.output or "microbit-nn-%s.hex" % args.target)
     console.print("wrote %s: MicroPython for the %s with %d files; %s; flash it with 'mbnn flash %s'"
                   % (out, args.target.upper(), len(files), explain(b, qm), out))
