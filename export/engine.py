@@ -30,7 +30,8 @@ from microbit_nn.export import thumb
 from microbit_nn.export.qmodel import QModel
 
 SUPPORTED = ("feats", "featq", "rawq", "dense", "conv", "gmp", "gap")
-ROUTINE = {"dense": "C", "conv": "C", "feats": "F", "featq": "FQ", "rawq": "RQ", "gmp": "GM", "gap": "GA"}
+ROUTINE = {"dense": "C", "conv": "C", "feats": "F", "featq": "FQ", "rawq": "RQ", "gmp": "GM", "gap": "GA",
+           "amax": "AM", "conf": "CF"}  # amax and conf run after every model, on the logits
 R_ADDR, Y_ADDR = -1, -2  # relocation values standing for the ring and the logits
 _PUSH_LR, _POP_PC, _BX_LR, _NOP = 0xB500, 0xBD00, 0x4770, 0x46C0
 _STATE_WORDS = 12  # qa's routine keeps its state in words 11-22 of its parameter block
@@ -88,14 +89,16 @@ class Blob:
     """What the device needs: `records` (e.bin: the call records, relocated on the
     device) and `pieces` (p.bin, each its own bytearray on the device: first the
     ping-pong buffers, which hold the relocation list until the first prediction,
-    then each table, then each routine's machine code), the records' offsets in
-    e.bin (one per call), the relocations (offset of a word of e.bin, piece << 16
-    | offset) and the logits' size. Many small pieces, because the V1 heap has
+    then the tables and the routines' machine code, packed), the records' offsets in
+    e.bin (`offsets`: one per call; `outputs`: the amax and conf records, whose
+    ex() returns the class and the confidence), the relocations (offset of a word
+    of e.bin, piece << 16 | offset) and the logits' size. Many small pieces, because the V1 heap has
     many small holes and no big one (docs/firmware.md)."""
 
     records: bytes
     pieces: list[bytes]
     offsets: list[int]
+    outputs: list[int]
     relocs: list[tuple[int, int]]
     n_out: int
     parts: dict[str, int] = field(default_factory=dict)
@@ -103,6 +106,25 @@ class Blob:
 
 def _word_aligned(raw: bytes) -> bytes:
     return raw + bytes(-len(raw) % 4)
+
+
+PIECE_MAX = 640  # bytes: measured, holes this big remain once everything has compiled
+
+
+def _pack(items: list[tuple[str, object, bytes]]) -> tuple[list[bytes], dict]:
+    """Packs tables and routines into few pieces of at most PIECE_MAX bytes (bigger
+    items alone), biggest first: each piece is a bytearray, ~20 bytes of heap of its
+    own. Returns the pieces and (kind, key) -> piece << 16 | byte offset."""
+    bins: list[bytearray] = []
+    place = {}
+    for kind, key, raw in sorted(items, key=lambda it: -len(it[2])):
+        k = next((i for i, b in enumerate(bins) if len(b) + len(raw) <= PIECE_MAX), None)
+        if k is None:
+            k = len(bins)
+            bins.append(bytearray())
+        place[kind, key] = (PIECE_FIRST + 1 + k) << 16 | len(bins[k])
+        bins[k] += raw
+    return [bytes(b) for b in bins], place
 
 
 def build(qm: QModel) -> Blob:
@@ -114,7 +136,7 @@ def build(qm: QModel) -> Blob:
     bad = sorted({c[0] for c in cs} - set(SUPPORTED))
     if bad:
         raise MbnnError("the V1 engine has no %s layer: build without --asm" % ", ".join(bad))
-    routines = code([c[0] for c in cs])
+    routines = code([c[0] for c in cs] + ["amax", "conf"])
     # tables, as the routines read them (b, m, s, offsets int32; weights int8): per
     # call its weights in one piece and its int32 tables in another (fewer
     # objects, each ~20 bytes of heap, but no piece bigger than the holes)
@@ -164,13 +186,19 @@ def build(qm: QModel) -> Blob:
             rec = head + [t(a[3], "b"), y, L, ci, k, st, pd, c[2] // lo_, lo_, a[11], t(a[7]), t(a[8]), t(a[9])]
             rec += [0] * _STATE_WORDS
         recs.append(rec)
+    # the class (amax) and the confidence (conf) of the logits: ex() returns them
+    group.clear()
+    tables.append(bytearray(_word_aligned(np.asarray(qm.exp_table, dtype="<i2").tobytes())))
+    logits = ("p", PIECE_Y << 16)
+    recs.append([("c", "AM"), logits, 0, 0, cs[-1][2]])
+    recs.append([("c", "CF"), logits, ("t", (len(tables) - 1, 0)), 0, cs[-1][2], len(qm.exp_table)])
 
     n_relocs = sum(isinstance(w, tuple) for r in recs for w in r)
     buf_area = max(pool[0] + pool[1], 4 + 8 * n_relocs)
-    first_code = PIECE_FIRST + 1 + len(tables)
-    piece_of = {name: first_code + i for i, name in enumerate(routines)}
-    where = {"c": lambda v: piece_of[v] << 16 | 1,  # +1: Thumb state
-             "p": lambda v: v, "t": lambda v: (PIECE_FIRST + 1 + v[0]) << 16 | v[1],
+    bins, place = _pack([("t", i, bytes(b)) for i, b in enumerate(tables)] +
+                        [("c", name, code_) for name, code_ in routines.items()])
+    where = {"c": lambda v: place["c", v] + 1,  # +1: Thumb state
+             "p": lambda v: v, "t": lambda v: place["t", v[0]] + v[1],
              "b": lambda v: PIECE_FIRST << 16 | (0, pool[0])[v]}
     words, relocs, offsets = [], [], []
     for r in recs:
@@ -181,7 +209,7 @@ def build(qm: QModel) -> Blob:
                 w = 0
             words.append(int(w))
     listing = np.asarray([len(relocs)] + [v for r in relocs for v in r], dtype="<i4").tobytes()
-    pieces = [listing + bytes(buf_area - len(listing))] + [bytes(t_) for t_ in tables] + list(routines.values())
-    return Blob(records=np.asarray(words, dtype="<i4").tobytes(), pieces=pieces, offsets=offsets, relocs=relocs,
-                n_out=cs[-1][2], parts=dict(code=sum(len(p) for p in routines.values()), records=4 * len(words),
+    pieces = [listing + bytes(buf_area - len(listing))] + bins
+    return Blob(records=np.asarray(words, dtype="<i4").tobytes(), pieces=pieces, offsets=offsets[:-2],
+                outputs=offsets[-2:], relocs=relocs, n_out=cs[-1][2], parts=dict(code=sum(len(p) for p in routines.values()), records=4 * len(words),
                                             tables=sum(len(t) for t in tables), buffers=buf_area))

@@ -50,3 +50,22 @@ movs r7, #127; cmp r3, r7; ble GA1; mov r3, r7
 GA1: mvns r7, r7; cmp r3, r7; bge GA2; mov r3, r7
 GA2: strb r3, [r2, r6]; adds r6, #1; cmp r6, r5; blt GAO
 GAX: pop {r3}; bx lr
+
+@ amax(y int8[n]; P: n): returns the index of the first largest y (as qk.amax)
+AM: ldr r4, [r3, #0]; movs r5, #0; ldrsb r7, [r0, r5]; movs r6, #1
+AML: cmp r6, r4; bge AMX; ldrsb r1, [r0, r6]; cmp r1, r7; ble AMN; mov r7, r1; mov r5, r6
+AMN: adds r6, #1; b AML
+AMX: mov r0, r5; bx lr
+
+@ conf(y int8[n], E int16[m]; P: n, m): returns 25600 // a, a the sum of E[k - v]
+@ over the y = v with k - v < m, k the largest y (as qk.conf; 0 if a were 0)
+CF: ldr r4, [r3, #0]; ldr r5, [r3, #4]; movs r6, #0; ldrsb r7, [r0, r6]; movs r6, #1
+CFM: cmp r6, r4; bge CFS; ldrsb r2, [r0, r6]; cmp r2, r7; ble CFN; mov r7, r2
+CFN: adds r6, #1; b CFM
+CFS: movs r6, #0; movs r3, #0
+CFL: cmp r6, r4; bge CFD; ldrsb r2, [r0, r6]; subs r2, r7, r2; cmp r2, r5; bge CFX
+lsls r2, r2, #1; ldrsh r2, [r1, r2]; adds r3, r3, r2
+CFX: adds r6, #1; b CFL
+CFD: movs r0, #100; lsls r0, r0, #8; movs r2, #0; cmp r3, #0; ble CFR
+CFQ: cmp r0, r3; blo CFR; subs r0, r0, r3; adds r2, #1; b CFQ
+CFR: mov r0, r2; bx lr

@@ -188,11 +188,10 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
     """
     qm.validate()
     tbl = tables or Tables()
-    body = ["E=%s" % tbl("h", qm.exp_table)]
     if blob is None:
-        body += ["L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
+        body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
     else:
-        body += ["Y=%d" % blob.n_out, "B=%d" % len(blob.records), "S=(%s,)" % ",".join("%d" % len(p) for p in blob.pieces),
+        body = ["Y=%d" % blob.n_out, "O=(%d,%d)" % tuple(blob.outputs), "B=%d" % len(blob.records), "S=(%s,)" % ",".join("%d" % len(p) for p in blob.pieces),
                  "Z=(%s,)" % ",".join("%d" % o for o in blob.offsets)]
     lines = [
         "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
@@ -249,7 +248,7 @@ def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict
         raise MbnnError("the V1 engine cannot run this model's %s layers: build it without --asm"
                         % ", ".join(sorted({k for k, _ in steps(qm)} - set(engine.SUPPORTED))))
     if asm:
-        return {"engine": [k for k, _ in steps(qm)], "qa": [], "qk": closure(src, ["amax", "conf"])}
+        return {"engine": [k for k, _ in steps(qm)] + ["amax", "conf"], "qa": [], "qk": []}
     return {"engine": [], "qa": [], "qk": closure(src, used)}
 
 
@@ -268,7 +267,8 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     files = {n: minify(_firmware(n)) for n in APP_FILES}
     if plan["qa"]:
         files["qa.py"] = minify(prune(_firmware("qa.py"), ["_a", "_c"] + plan["qa"]))
-    files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
+    if plan["qk"]:
+        files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
     blob = engine.build(qm) if plan["engine"] else None
     if blob:
         # the engine's loaders (firmware/le.py) replace lo.py's li, lt and lb

@@ -11,7 +11,8 @@ import gc
 def cl(p, q):
     # classify once: the window is the ring R, oldest sample at the write
     # position p; rotate it so that sample comes first (rv, from lo.py), run
-    # the kernel calls Z, print prediction q ('P' line) and show the class.
+    # the kernel calls Z and O (amax, then conf: class and confidence),
+    # print prediction q ('P' line) and show the class.
     # The ring's write position is 0 afterwards. firmware/bn.py times this.
     from microbit import display
     N = len(R)
@@ -20,8 +21,8 @@ def cl(p, q):
     rv(R, 0, N)
     for f, a in Z:
         f(*a)
-    k = K.amax(y)
-    c = K.conf(y, E)
+    k = O[0](*O[1])
+    c = O[2](*O[3])
     if c < M.H:
         k = -1
     print('P', q, k, c, *y)
@@ -37,8 +38,9 @@ def li():
 
 
 def ld():
-    # E (the exp table), R (the ring of M.W samples), Z (the kernel calls,
-    # (function, arguments)), y (the logits), G (what the display shows)
+    # R (the ring of M.W samples), Z (the kernel calls, (function,
+    # arguments)), O (amax, its arguments, conf, its arguments), y (the
+    # logits), G (what the display shows)
     import lo
     lo.lt(globals())
     lo.lt = 0

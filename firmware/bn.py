@@ -37,8 +37,7 @@ def go(A):
     R = A.R
     N = len(R)
     Z = A.Z
-    K = A.K
-    E = getattr(A, 'E', 0) or A.M.E
+    O = A.O
     for k in dir(A):
         v = getattr(A, k)
         if type(v) is type(gc):
@@ -53,8 +52,8 @@ def go(A):
         y = A.y
         print('B y', *y)
         print('B r', tm(A.rv, (R, 0, N)))
-        print('B a', tm(K.amax, (y,)))
-        print('B e', tm(K.conf, (y, E)))
+        print('B a', tm(O[0], O[1]))
+        print('B e', tm(O[2], O[3]))
         print('B c', tm(A.cl, (0, 0)))
     f.close()
     gc.collect()

@@ -7,8 +7,8 @@
 # holds more than ~700 bytes. So the model comes in pieces (p.bin, sizes
 # M.S), each its own bytearray: the buffers (which hold the relocation list
 # until the first prediction), each table, each routine's machine code;
-# then B (e.bin: the call records). lb relocates B (rl) and binds one call
-# of ex per record.
+# then B (e.bin: the call records, then amax's and conf's). lb relocates B
+# (rl) and binds one call of ex per record.
 try:
     import micropython
 
@@ -43,28 +43,23 @@ except ImportError:
 
 
 def li(g):
-    # the kernels left in Python (qk: amax, conf) and the model. Sets K M
-    # rv, and D F (no qa, qf, ft) to 0.
-    import qk as K
-    gc.collect()
+    # the model; no kernel module (D F K: 0): every kernel is in the engine
     import model as M
-    g.update(D=0, F=0, K=K, M=M, rv=rv)
+    g.update(D=0, F=0, K=0, M=M, rv=rv)
 
 
 def lt(g):
-    # E (the exp table) and G (what the display shows per class, then '?'
-    # for unknown: G[-1])
-    from array import array
+    # G (what the display shows per class, then '?' for unknown: G[-1])
     from microbit import Image
     M = g['M']
-    g.update(E=array('h', M.Q[1]), G=[getattr(Image, x, x[0]) for x in M.G] + ['?'])
-    M.Q = M.G = 0
+    g['G'] = [getattr(Image, x, x[0]) for x in M.G] + ['?']
+    M.G = 0
 
 
 def lb(g):
     # R (the ring), y (the logits), the pieces, B relocated (A: the
     # addresses of R, y, then the pieces), Z: one (ex, (address,)) per
-    # call record (M.Z: their offsets in B)
+    # call record (M.Z: their offsets in B), O: amax and conf the same way
     from array import array
     M = g['M']
     R = z('h', 3 * M.W)
@@ -83,5 +78,6 @@ def lb(g):
     f.readinto(B)
     f.close()
     a = rl(B, C[0], A)
-    g.update(B=B, C=C, R=R, y=y, Z=[(ex, (a + o,)) for o in M.Z])
-    M.Z = M.S = 0
+    g.update(B=B, C=C, R=R, y=y, Z=[(ex, (a + o,)) for o in M.Z],
+             O=(ex, (a + M.O[0],), ex, (a + M.O[1],)))
+    M.Z = M.S = M.O = 0

@@ -95,7 +95,8 @@ def lt(g):
 
 def lb(g):
     # Makes R (the ring of M.W samples) and the calls' output buffers, and
-    # binds the calls: Z ((function, arguments) per call), y (the logits).
+    # binds the calls: Z ((function, arguments) per call), y (the logits),
+    # O (amax and conf, each with its arguments).
     # M.L, flat: per call the kernel, output typecode, output size (-k-1:
     # the output buffer of call k), output position, argument count n, then
     # n arguments: 0 stands for the input (the previous call's output) and
@@ -121,4 +122,5 @@ def lb(g):
         Z.append((getattr(g['D'], f, 0) or getattr(g['K'], f, 0) or getattr(g['F'], f), tuple(a)))
         i += 5 + L[i + 4]
     M.L = 0
-    g.update(R=R, Z=Z, y=y)
+    K = g['K']
+    g.update(R=R, Z=Z, y=y, O=(K.amax, (y,), K.conf, (y, g['E'])))
