@@ -29,9 +29,9 @@ from microbit_nn.errors import MbnnError
 from microbit_nn.export import thumb
 from microbit_nn.export.qmodel import QModel
 
-SUPPORTED = ("feats", "featq", "rawq", "dense", "conv", "gmp", "gap")
+SUPPORTED = ("feats", "featq", "rawq", "dense", "conv", "gmp", "gap", "mpool", "apool")
 ROUTINE = {"dense": "C", "conv": "C", "feats": "F", "featq": "FQ", "rawq": "RQ", "gmp": "GM", "gap": "GA",
-           "amax": "AM", "conf": "CF"}  # amax and conf run after every model, on the logits
+           "mpool": "MP", "apool": "AP", "amax": "AM", "conf": "CF"}  # amax and conf run after every model, on the logits
 R_ADDR, Y_ADDR = -1, -2  # relocation values standing for the ring and the logits
 _PUSH_LR, _POP_PC, _BX_LR, _NOP = 0xB500, 0xBD00, 0x4770, 0x46C0
 _STATE_WORDS = 12  # qa's routine keeps its state in words 11-22 of its parameter block
@@ -177,6 +177,10 @@ def build(qm: QModel) -> Blob:
             rec = head + [0, y, a[1], a[2]]
         elif kind == "gap":
             rec = head + [0, y, a[1], a[2], a[3], a[4]]
+        elif kind in ("mpool", "apool"):
+            L, ch, k, st = a[1], a[2], a[3], a[4]
+            nt = len(range(0, (L - k) // st * st + 1, st))
+            rec = head + [0, y, nt, ch, k * ch, st * ch] + ([a[5], a[6]] if kind == "apool" else [])
         elif kind == "dense":
             rec = head + [t(a[1], "b"), y, 1, n_in[i], 1, 1, 0, c[2], 1, a[6], t(a[2]), t(a[3]), t(a[4])]
             rec += [0] * _STATE_WORDS

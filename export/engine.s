@@ -69,3 +69,27 @@ CFX: adds r6, #1; b CFL
 CFD: movs r0, #100; lsls r0, r0, #8; movs r2, #0; cmp r3, #0; ble CFR
 CFQ: cmp r0, r3; blo CFR; subs r0, r0, r3; adds r2, #1; b CFQ
 CFR: mov r0, r2; bx lr
+
+@ mpool(x int8[L*c], -, y int8[nt*c]; P: nt, c, k*c, st*c): per window t of k steps
+@ (nt of them, st apart) and channel o, y = max(-128, x over the window)
+MP: ldr r4, [r3, #0]; cmp r4, #0; ble MPX
+MPT: movs r5, #0
+MPO: movs r6, #127; mvns r6, r6; adds r1, r0, r5; ldr r7, [r3, #8]; adds r7, r7, r1; mov r12, r7
+MPL: cmp r1, r12; bhs MPS; movs r7, #0; ldrsb r7, [r1, r7]; cmp r7, r6; ble MPN; mov r6, r7
+MPN: ldr r7, [r3, #4]; adds r1, r1, r7; b MPL
+MPS: strb r6, [r2, #0]; adds r2, #1; adds r5, #1; ldr r7, [r3, #4]; cmp r5, r7; blt MPO
+ldr r7, [r3, #12]; adds r0, r0, r7; subs r4, #1; bne MPT
+MPX: bx lr
+
+@ apool(x int8[L*c], -, y int8[nt*c]; P: nt, c, k*c, st*c, m, s): as mpool with
+@ y = clamp(rq(sum over the window, m, s), -128, 127)
+AP: ldr r4, [r3, #0]; cmp r4, #0; ble APX
+APT: movs r5, #0
+APO: movs r6, #0; adds r1, r0, r5; ldr r7, [r3, #8]; adds r7, r7, r1; mov r12, r7
+APL: cmp r1, r12; bhs APS; movs r7, #0; ldrsb r7, [r1, r7]; adds r6, r6, r7; ldr r7, [r3, #4]; adds r1, r1, r7; b APL
+APS: ldr r7, [r3, #16]; muls r6, r7, r6; ldr r7, [r3, #20]; subs r7, #1; asrs r6, r7; adds r6, #1; asrs r6, r6, #1
+movs r7, #127; cmp r6, r7; ble AP1; mov r6, r7
+AP1: mvns r7, r7; cmp r6, r7; bge AP2; mov r6, r7
+AP2: strb r6, [r2, #0]; adds r2, #1; adds r5, #1; ldr r7, [r3, #4]; cmp r5, r7; blt APO
+ldr r7, [r3, #12]; adds r0, r0, r7; subs r4, #1; bne APT
+APX: bx lr

@@ -3,8 +3,8 @@
 On the host: engine.s and the "#:" listings of firmware/le.py assemble to what
 the device gets (also checked with LLVM when it is installed), and the blob's
 relocations point inside their pieces. On the emulated V1: models using every
-routine (feats, featq, rawq, conv, dense, gmp, gap) give the reference's logits
-bit for bit, through the app as built.
+routine (feats, featq, rawq, conv, dense, gmp, gap, mpool, apool, amax, conf)
+give the reference's logits, class and confidence, through the app as built.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def gap_model():
 def test_engine_source_assembles_with_every_routine():
     src = ENGINE_S.read_text().splitlines()
     labels = thumb.labels_of(src)
-    assert {"FQ", "RQ", "GM", "GA"} <= set(labels)
+    assert {"FQ", "RQ", "GM", "GA", "MP", "AP", "AM", "CF"} <= set(labels)
     code = engine.code()
-    assert set(code) == {"C", "F", "FQ", "RQ", "GM", "GA"}
+    assert set(code) == set(engine.ROUTINE.values())
     assert all(len(c) % 4 == 0 and c for c in code.values())
     # qf's routine uses lr: the engine's copy saves it first and returns through pc
     f = np.frombuffer(code["F"], "<u2")
@@ -97,9 +97,16 @@ def test_models_the_engine_cannot_run_fall_back(monkeypatch):
         device_files(qm, "v1", asm=True)
 
 
+def pool_model():
+    """conftest's cnn: conv, max pooling, conv, global average pooling, dense."""
+    from conftest import make_qmodel
+
+    return make_qmodel("cnn", np.random.default_rng(8))
+
+
 @needs_qemu
-@pytest.mark.parametrize("qm", [random_qmodel("mlp", seed=3, hidden=20), random_qmodel("cnn", seed=4), gap_model()],
-                         ids=["mlp", "cnn", "gap"])
+@pytest.mark.parametrize("qm", [random_qmodel("mlp", seed=3, hidden=20), random_qmodel("cnn", seed=4), gap_model(),
+                                pool_model()], ids=["mlp", "cnn", "gap", "pools"])
 def test_engine_on_the_emulated_v1_is_bit_exact(qm, bitexact):
     from microbit_nn.host.device import Device
     from microbit_nn.host.emulator import Emulator
@@ -112,6 +119,9 @@ def test_engine_on_the_emulated_v1_is_bit_exact(qm, bitexact):
     with Emulator.from_files(files) as emu:
         dev = Device(emu.serial, timeout=30.0)
         dev.wait_banner()
-        got = [list(dev.replay_window(w.tolist()).logits) for w in windows]
-    assert got == reference.run(qm, windows).tolist()
+        got = [dev.replay_window(w.tolist()) for w in windows]
+    assert [list(p.logits) for p in got] == reference.run(qm, windows).tolist()
+    k, conf = reference.predict(qm, windows)  # amax and conf ran in the engine too
+    assert [p.conf for p in got] == conf.tolist()
+    assert [p.k for p in got] == [int(a) if c >= qm.threshold else -1 for a, c in zip(k, conf)]
     bitexact.add(len(windows))
