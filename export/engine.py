@@ -1,21 +1,23 @@
-"""The V1's engine: the whole model as one block of bytes that runs as machine code.
+"""The V1's engine: the whole model as machine code, its calls and tables as data.
 
 On the V1 the heap, not the flash, is the limit, and every Python function,
-array object and bound argument tuple costs heap. The engine puts everything
-a prediction needs in one bytearray `B` (model.bin, read with `readinto`):
+array object and bound argument tuple costs heap. The engine runs a
+prediction's every step (features or input quantization, every layer and
+pooling, argmax, confidence) as Thumb-1 code that the V1 never compiles:
+qa.py's dense/conv routine, qf.py's window features and the routines of
+engine.s, all position independent. A call record is the routine's address
+(+1: Thumb state), x, w, y and the routine's parameter words (for dense/conv
+qa.py's block). Call i reads call i-1's output (call 0 the ring) and writes
+ping-pong buffer i % 2 (the last call the logits).
 
-    [machine code][call records][tables][two ping-pong buffers (zeros)]
-
-The code is qa.py's dense/conv routine, qf.py's window features and the
-routines of engine.s (featq, rawq, gmp, gap), all Thumb-1, position
-independent. A call record is the routine's address (+1: Thumb state),
-x, w, y and the routine's parameter words (for dense/conv qa.py's block).
-Every address in `B` is written as an offset by the exporter and relocated
-once on the device (firmware/lo.py: `relocs`, -1 standing for the ring R and
--2 for the logits y); then firmware/lo.py's `ex(a)` runs the record at
-address `a`. Call i reads call i-1's output (call 0 the ring) and writes
-buffer i % 2 (the last call the logits). docs/firmware.md has the measured
-heap; tests/test_export_engine.py runs every routine on the emulated V1.
+Everything goes to the device as p.bin: pieces of at most PIECE_MAX bytes
+(the heap of a loaded V1 has many small holes and no big one), the first
+being the buffers, which hold the relocation list until the first
+prediction. Addresses are written as piece << 16 | offset (piece 0 the ring,
+1 the logits, then p.bin's) and relocated once on the device
+(firmware/le.py `rl`); then `ex(address)` runs one record. docs/firmware.md
+has the measured heap; tests/test_export_engine.py runs every routine on
+the emulated V1.
 """
 
 from __future__ import annotations
@@ -86,18 +88,18 @@ PIECE_R, PIECE_Y, PIECE_FIRST = 0, 1, 2
 
 @dataclass
 class Blob:
-    """What the device needs: `records` (e.bin: the call records, relocated on the
-    device) and `pieces` (p.bin, each its own bytearray on the device: first the
-    ping-pong buffers, which hold the relocation list until the first prediction,
-    then the tables and the routines' machine code, packed), the records' offsets in
-    e.bin (`offsets`: one per call; `outputs`: the amax and conf records, whose
-    ex() returns the class and the confidence), the relocations (offset of a word
-    of e.bin, piece << 16 | offset) and the logits' size. Many small pieces, because the V1 heap has
-    many small holes and no big one (docs/firmware.md)."""
+    """What the device needs: the pieces (p.bin, each its own bytearray on the
+    device: first the ping-pong buffers, which hold the relocation list until the
+    first prediction, then the tables, the routines' machine code and the call
+    records, packed), where the call records are (`calls`, one per call, and
+    `outputs`: amax's and conf's, whose ex() returns the class and the
+    confidence), each as piece << 16 | offset, the relocations (where a word is,
+    its value; both piece << 16 | offset) and the logits' size. Many small
+    pieces, because the V1 heap has many small holes and no big one
+    (docs/firmware.md)."""
 
-    records: bytes
     pieces: list[bytes]
-    offsets: list[int]
+    calls: list[int]
     outputs: list[int]
     relocs: list[tuple[int, int]]
     n_out: int
@@ -111,20 +113,28 @@ def _word_aligned(raw: bytes) -> bytes:
 PIECE_MAX = 640  # bytes: measured, holes this big remain once everything has compiled
 
 
-def _pack(items: list[tuple[str, object, bytes]]) -> tuple[list[bytes], dict]:
-    """Packs tables and routines into few pieces of at most PIECE_MAX bytes (bigger
-    items alone), biggest first: each piece is a bytearray, ~20 bytes of heap of its
-    own. Returns the pieces and (kind, key) -> piece << 16 | byte offset."""
-    bins: list[bytearray] = []
-    place = {}
+def _pack(items: list[tuple[str, object, bytes]]) -> tuple[list[bytearray], dict]:
+    """Packs tables, routines and call records into few pieces of at most PIECE_MAX
+    bytes (bigger items alone), first-fit, biggest first: each piece is a bytearray,
+    ~20 bytes of heap of its own. Returns the pieces, biggest first (the loader
+    allocates them in this order), and (kind, key) -> piece << 16 | byte offset."""
+    bins: list[list] = []  # [size, [(kind, key, raw), ...]]
     for kind, key, raw in sorted(items, key=lambda it: -len(it[2])):
-        k = next((i for i, b in enumerate(bins) if len(b) + len(raw) <= PIECE_MAX), None)
-        if k is None:
-            k = len(bins)
-            bins.append(bytearray())
-        place[kind, key] = (PIECE_FIRST + 1 + k) << 16 | len(bins[k])
-        bins[k] += raw
-    return [bytes(b) for b in bins], place
+        b = next((b for b in bins if b[0] + len(raw) <= PIECE_MAX), None)
+        if b is None:
+            b = [0, []]
+            bins.append(b)
+        b[0] += len(raw)
+        b[1].append((kind, key, raw))
+    bins.sort(key=lambda b: -b[0])
+    out, place = [], {}
+    for k, (_, content) in enumerate(bins):
+        piece = bytearray()
+        for kind, key, raw in content:
+            place[kind, key] = (PIECE_FIRST + 1 + k) << 16 | len(piece)
+            piece += raw
+        out.append(piece)
+    return out, place
 
 
 def build(qm: QModel) -> Blob:
@@ -199,21 +209,27 @@ def build(qm: QModel) -> Blob:
 
     n_relocs = sum(isinstance(w, tuple) for r in recs for w in r)
     buf_area = max(pool[0] + pool[1], 4 + 8 * n_relocs)
+    rec_raw = [bytes(4 * len(r)) for r in recs]  # their words go in once the places are known
     bins, place = _pack([("t", i, bytes(b)) for i, b in enumerate(tables)] +
-                        [("c", name, code_) for name, code_ in routines.items()])
+                        [("c", name, code_) for name, code_ in routines.items()] +
+                        [("r", i, raw) for i, raw in enumerate(rec_raw)])
     where = {"c": lambda v: place["c", v] + 1,  # +1: Thumb state
              "p": lambda v: v, "t": lambda v: place["t", v[0]] + v[1],
              "b": lambda v: PIECE_FIRST << 16 | (0, pool[0])[v]}
-    words, relocs, offsets = [], [], []
-    for r in recs:
-        offsets.append(4 * len(words))
-        for w in r:
+    relocs = []
+    for i, r in enumerate(recs):
+        at = place["r", i]
+        words = []
+        for j, w in enumerate(r):
             if isinstance(w, tuple):
-                relocs.append((4 * len(words), where[w[0]](w[1])))
+                relocs.append((at + 4 * j, where[w[0]](w[1])))
                 w = 0
             words.append(int(w))
+        k, off = (at >> 16) - PIECE_FIRST - 1, at & 0xFFFF
+        bins[k][off:off + 4 * len(words)] = np.asarray(words, dtype="<i4").tobytes()
     listing = np.asarray([len(relocs)] + [v for r in relocs for v in r], dtype="<i4").tobytes()
-    pieces = [listing + bytes(buf_area - len(listing))] + bins
-    return Blob(records=np.asarray(words, dtype="<i4").tobytes(), pieces=pieces, offsets=offsets[:-2],
-                outputs=offsets[-2:], relocs=relocs, n_out=cs[-1][2], parts=dict(code=sum(len(p) for p in routines.values()), records=4 * len(words),
-                                            tables=sum(len(t) for t in tables), buffers=buf_area))
+    pieces = [listing + bytes(buf_area - len(listing))] + [bytes(b) for b in bins]
+    at = [place["r", i] for i in range(len(recs))]
+    return Blob(pieces=pieces, calls=at[:-2], outputs=at[-2:], relocs=relocs, n_out=cs[-1][2],
+                parts=dict(code=sum(len(p) for p in routines.values()), records=sum(len(r) for r in rec_raw),
+                           tables=sum(len(t) for t in tables), buffers=buf_area))

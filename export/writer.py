@@ -182,17 +182,17 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
     Q gives their sizes and the bytes go to model.bin (`tables.data`), which
     the device reads with readinto into arrays of the exact size (docs/firmware.md).
     `asm`: the kernels qa runs on the device (see steps). With `blob` (an
-    export/engine.py Blob: e.bin, p.bin) the calls and tables are in the blob,
-    and model.py gives the logits' size Y, e.bin's size B, the sizes of p.bin's
-    pieces S and the call records' offsets Z.
+    export/engine.py Blob: p.bin) the calls and tables are in the blob, and
+    model.py gives the logits' size Y, the sizes of p.bin's pieces S, and where
+    the call records are (Z) and those of amax and conf (O).
     """
     qm.validate()
     tbl = tables or Tables()
     if blob is None:
         body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
     else:
-        body = ["Y=%d" % blob.n_out, "O=(%d,%d)" % tuple(blob.outputs), "B=%d" % len(blob.records), "S=(%s,)" % ",".join("%d" % len(p) for p in blob.pieces),
-                 "Z=(%s,)" % ",".join("%d" % o for o in blob.offsets)]
+        body = ["Y=%d" % blob.n_out, "S=(%s,)" % ",".join("%d" % len(p) for p in blob.pieces),
+                "Z=(%s,)" % ",".join("%d" % v for v in blob.calls), "O=(%d,%d)" % tuple(blob.outputs)]
     lines = [
         "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
         "V=%r" % __version__,
@@ -281,7 +281,7 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     files["model.py"] = model_source(qm, hop_ms, tables, plan["qa"], blob)
     out = {k: v.encode("ascii") for k, v in files.items()}
     if blob:
-        out.update({"e.bin": blob.records, "p.bin": b"".join(blob.pieces)})  # firmware/le.py
+        out["p.bin"] = b"".join(blob.pieces)  # firmware/le.py reads it
     else:
         out["model.bin"] = bytes(tables.data)
     out["st.bin"] = goldens.golden_file(qm, plan)

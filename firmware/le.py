@@ -4,11 +4,11 @@
 # the device gets lo.py as it is.
 #
 # The V1 heap fragments as modules compile: once all is compiled, no hole
-# holds more than ~700 bytes. So the model comes in pieces (p.bin, sizes
-# M.S), each its own bytearray: the buffers (which hold the relocation list
-# until the first prediction), each table, each routine's machine code;
-# then B (e.bin: the call records, then amax's and conf's). lb relocates B
-# (rl) and binds one call of ex per record.
+# holds more than ~700-1,000 bytes. So the model comes in pieces (p.bin,
+# sizes M.S), each its own bytearray: first the buffers (which hold the
+# relocation list until the first prediction), then the tables, the
+# routines' machine code and the call records, packed by the exporter. lb
+# relocates them (rl) and binds one call of ex per record.
 try:
     import micropython
 
@@ -20,18 +20,19 @@ try:
         #: adds r3, #16; blx r4
         data(2, 0x4603, 0x681C, 0x6858, 0x6899, 0x68DA, 0x3310, 0x47A0)
 
-    # rl(B, T, A) relocates B once, from the list at the start of T (the
-    # buffers): a count, then per entry the byte offset of a word of B and
-    # its value v: A[v >> 16] + (v & 65535), A the addresses of R, y and
-    # the pieces. Returns B's address.
+    # rl(T, A) relocates the pieces once, from the list at the start of T
+    # (the buffers): a count, then per entry where a word is and its value,
+    # both v = piece << 16 | offset, meaning A[v >> 16] + (v & 65535), A
+    # the addresses of R, y and the pieces.
     @micropython.asm_thumb
-    def rl(r0, r1, r2):
-        #: mov r5, r1; ldr r4, [r5, #0]
+    def rl(r0, r1):
+        #: mov r5, r0; ldr r4, [r5, #0]
         #: L: subs r4, #1; bmi X; ldr r6, [r5, #4]; ldr r7, [r5, #8]; adds r5, #8
-        #: lsrs r3, r7, #16; lsls r3, r3, #2; ldr r3, [r2, r3]; uxth r7, r7; adds r3, r3, r7
-        #: str r3, [r0, r6]; b L; X:
-        data(2, 0x460D, 0x682C, 0x3C01, 0xD409, 0x686E, 0x68AF, 0x3508, 0x0C3B, 0x009B,
-             0x58D3, 0xB2BF, 0x19DB, 0x5183, 0xE7F3)
+        #: lsrs r3, r7, #16; lsls r3, r3, #2; ldr r3, [r1, r3]; uxth r7, r7; adds r3, r3, r7
+        #: lsrs r2, r6, #16; lsls r2, r2, #2; ldr r2, [r1, r2]; uxth r6, r6; adds r2, r2, r6
+        #: str r3, [r2, #0]; b L; X:
+        data(2, 0x4605, 0x682C, 0x3C01, 0xD40E, 0x686E, 0x68AF, 0x3508, 0x0C3B, 0x009B,
+             0x58CB, 0xB2BF, 0x19DB, 0x0C32, 0x0092, 0x588A, 0xB2B6, 0x1992, 0x6013, 0xE7EE)
 
     # ad(b): the address of b's items
     @micropython.asm_thumb
@@ -57,9 +58,10 @@ def lt(g):
 
 
 def lb(g):
-    # R (the ring), y (the logits), the pieces, B relocated (A: the
-    # addresses of R, y, then the pieces), Z: one (ex, (address,)) per
-    # call record (M.Z: their offsets in B), O: amax and conf the same way
+    # R (the ring), y (the logits), the pieces (C) relocated (A: the
+    # addresses of R, y, then the pieces), Z: one (ex, (address,)) per call
+    # record (M.Z), O: amax and conf the same way (M.O); records are given
+    # as piece << 16 | offset
     from array import array
     M = g['M']
     R = z('h', 3 * M.W)
@@ -73,11 +75,7 @@ def lb(g):
         C.append(c)
         A.append(ad(c))
     f.close()
-    B = bytearray(M.B)
-    f = open('e.bin', 'rb')
-    f.readinto(B)
-    f.close()
-    a = rl(B, C[0], A)
-    g.update(B=B, C=C, R=R, y=y, Z=[(ex, (a + o,)) for o in M.Z],
-             O=(ex, (a + M.O[0],), ex, (a + M.O[1],)))
+    rl(C[0], A)
+    Z = [(ex, (A[v >> 16] + (v & 65535),)) for v in M.Z + M.O]
+    g.update(C=C, R=R, y=y, Z=Z[:-2], O=Z[-2] + Z[-1])
     M.Z = M.S = M.O = 0

@@ -201,7 +201,7 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
         notes.append("the app itself failed: %s" % e)
     say("booting it again to time every step on %d windows ..." % len(wins))
     main = time_steps(files, qm, wins)
-    mine = "engine" if "e.bin" in files else "qk"
+    mine = "engine" if "p.bin" in files else "qk"
     other = "qk" if mine == "engine" else "engine"
     say("booting it with the %s kernels for the layers ..." % other)
     try:

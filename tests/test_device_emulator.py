@@ -162,7 +162,7 @@ def test_python_build_selftest_and_replay(trained):
 
     qm = load_model(trained["mlp"])
     files = device_files(qm, "v1", asm=False)
-    assert "e.bin" not in files and b"def dense" in files["qk.py"]
+    assert "p.bin" not in files and b"def dense" in files["qk.py"]
     rng = np.random.default_rng(3)
     with Emulator.from_files(files) as emu:
         dev = Device(emu.serial, timeout=30.0)

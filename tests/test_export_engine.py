@@ -72,17 +72,20 @@ def test_engine_source_agrees_with_llvm_mc(tmp_path):
 @pytest.mark.parametrize("qm", [random_qmodel("mlp"), random_qmodel("cnn"), gap_model()], ids=["mlp", "cnn", "gap"])
 def test_relocations_point_inside_their_pieces(qm):
     blob = engine.build(qm)
-    assert len(blob.offsets) == len(qm.layers) + (2 if qm.kind == "mlp" else 1)
-    assert all(len(p) % 4 == 0 for p in blob.pieces) and len(blob.records) % 4 == 0
+    assert len(blob.calls) == len(qm.layers) + (2 if qm.kind == "mlp" else 1) and len(blob.outputs) == 2
+    assert all(len(p) % 4 == 0 and len(p) <= max(engine.PIECE_MAX, 640) for p in blob.pieces[1:])
     listing = np.frombuffer(blob.pieces[0][:4 + 8 * len(blob.relocs)], "<i4")
     assert listing[0] == len(blob.relocs) and listing[1:].reshape(-1, 2).tolist() == [list(r) for r in blob.relocs]
+
+    def inside(v, size=4):
+        piece, off = v >> 16, v & 0xFFFF
+        if piece < engine.PIECE_FIRST:
+            return off == 0  # the ring and the logits are used from their start
+        return off + size <= len(blob.pieces[piece - engine.PIECE_FIRST])
+
     for where, value in blob.relocs:
-        piece, off = value >> 16, value & 0xFFFF
-        assert 0 <= where < len(blob.records) and where % 4 == 0
-        if piece >= engine.PIECE_FIRST:
-            assert off < len(blob.pieces[piece - engine.PIECE_FIRST])
-        else:
-            assert off == 0  # the ring and the logits are used from their start
+        assert where % 4 == 0 and inside(where) and inside(value & ~1, 1)
+    assert all(inside(v, 16) for v in blob.calls + blob.outputs)
 
 
 def test_models_the_engine_cannot_run_fall_back(monkeypatch):
@@ -92,7 +95,7 @@ def test_models_the_engine_cannot_run_fall_back(monkeypatch):
     with pytest.raises(MbnnError, match="without --asm"):
         engine.build(qm)
     files = device_files(qm, "v1")
-    assert "e.bin" not in files and "model.bin" in files
+    assert "p.bin" not in files and "model.bin" in files
     with pytest.raises(MbnnError, match="without --asm"):
         device_files(qm, "v1", asm=True)
 
@@ -112,7 +115,7 @@ def test_engine_on_the_emulated_v1_is_bit_exact(qm, bitexact):
     from microbit_nn.host.emulator import Emulator
 
     files = device_files(qm, "v1")
-    assert "e.bin" in files
+    assert "p.bin" in files
     rng = np.random.default_rng(5)
     windows = np.concatenate([rng.integers(-2500, 2500, (4, qm.window, 3)),
                               rng.integers(-32768, 32768, (1, qm.window, 3))])

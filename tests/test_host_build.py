@@ -12,7 +12,7 @@ def test_build_v1_engine_python_and_refuse_too_big(tmp_path, capsys):
     out = tmp_path / "m.hex"
     assert main(["build", str(tmp_path), "--target", "v1", "-o", str(out)]) == 0
     files = hex_files(out.read_text())
-    assert {"main.py", "model.py", "e.bin", "p.bin"} <= set(files)
+    assert {"main.py", "model.py", "p.bin"} <= set(files)
     assert main(["build", str(tmp_path), "--no-asm", "-o", str(tmp_path / "p.hex")]) == 0
     assert "model.bin" in hex_files((tmp_path / "p.hex").read_text())
     big = tmp_path / "big"
