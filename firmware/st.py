@@ -40,7 +40,9 @@ def run():
         j = h[0] - (h[0] > 127) * 256
         a = [rd(f) for i in range(h[1])]
         e = rd(f)
-        for k in (app.K, app.D, app.F):
+        # a kernel's test runs on each module that has it; the model's once
+        # (the engine build has no kernel module at all)
+        for k in (app.K, app.D, app.F) if n else (1,):
             if not k or n and not hasattr(k, n):
                 continue
             o = e[:]
@@ -68,8 +70,6 @@ def run():
             else:
                 print('T', t + '/qa' * (k is app.D), 'ok')
             g[i == len(e)] += 1
-            if not n:
-                break
         a = e = o = b = 0
         gc.collect()
     f.close()
