@@ -31,7 +31,7 @@ from microbit_nn.firmware import FIRMWARE_DIR
 CHUNK = 960  # bytes per literal: well below the ~2,000 bytes the V1 still compiles
 HOP_MS = 250
 TARGETS = ("v1", "v2")
-ASM_KERNELS = ("rq", "dense", "conv")  # what firmware/qa.py provides
+ASM_KERNELS = ("dense", "conv")  # what firmware/qa.py provides
 APP_FILES = ("main.py", "app.py", "lo.py", "st.py")  # firmware/ files of the app
 _SIZE = {"b": 1, "h": 2, "i": 4}
 TABLE = -1000  # a model.py argument TABLE - i is table i (no other argument is below -128)

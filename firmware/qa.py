@@ -120,15 +120,6 @@ _P = array('i', [0] * 23)
 _D = array('i', [1, 0, 1, 1, 0, 0, 1] + [0] * 16)  # a dense: L = k = st = Lo = 1
 
 
-def rq(a, m, s, lo):
-    a = (a * m + (1 << (s - 1))) >> s
-    if a < lo:
-        return lo
-    if a > 127:
-        return 127
-    return a
-
-
 # The wrappers cost about 9,000 (dense) and 12,000 (conv) instructions a
 # call on the V1, mostly the Python call itself; see docs/kernels.md.
 def dense(x, w, b, m, s, y, lo):

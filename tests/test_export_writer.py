@@ -153,7 +153,7 @@ def test_plans_per_target():
         set(W.kernel_plan(cnn, "v1", asm=False)["qk"]) >= {"conv", "dense", "gmp", "rawq", "amax", "conf"}
     v2 = W.device_files(mlp, "v2")
     assert "model.bin" in v2 and "qa.py" in v2 and "ft.py" in v2
-    assert W.kernel_plan(mlp, "v2") == {"engine": [], "qa": ["rq", "dense", "conv"],
+    assert W.kernel_plan(mlp, "v2") == {"engine": [], "qa": ["dense", "conv"],
                                         "qk": ["rq", "dense", "amax", "featq", "conf"]}
     with pytest.raises(MbnnError, match="v1 or v2"):
         W.device_files(mlp, "v3")

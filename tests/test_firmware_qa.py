@@ -301,17 +301,15 @@ def test_qa_listing_assembles_to_its_data_words():
 
 # --- instruction counts on the emulated V1 ------------------------------------
 
-BENCH_MAIN = """\
-import gc
-gc.collect()
-f0 = gc.mem_free()
-import qa
-gc.collect()
-f1 = gc.mem_free()
-import qk
-gc.collect()
-print('M', f0 - f1, f1 - gc.mem_free())
-import tb
+def heap_bench_main(first: str, second: str) -> str:
+    """The start of a bench main.py: prints 'M' and the heap the imports of two
+    modules take (the fast one first: its compile needs the largest block), then
+    imports the runner tb."""
+    return ("import gc\ngc.collect()\nf0 = gc.mem_free()\nimport %s\ngc.collect()\nf1 = gc.mem_free()\n"
+            "import %s\ngc.collect()\nprint('M', f0 - f1, f1 - gc.mem_free())\nimport tb\n" % (first, second))
+
+
+BENCH_MAIN = heap_bench_main("qa", "qk") + """\
 from array import array
 gc.collect()
 W = array('b', range(1024))  # no temporary copy, unlike bytes(1024)

@@ -31,7 +31,7 @@ from microbit_nn.export import features as F
 from microbit_nn.firmware import FIRMWARE_DIR
 
 # tests/ is on sys.path under pytest (no __init__.py): reuse qa's test helpers.
-from test_firmware_qa import boot, firmware_file, needs_qemu
+from test_firmware_qa import boot, firmware_file, heap_bench_main, needs_qemu
 
 from microbit_nn.export.thumb import assemble
 
@@ -322,19 +322,7 @@ def test_qf_runs_in_heap_layouts_that_broke_one_big_data_call():
 
 # --- instruction counts and heap on the emulated V1 ---------------------------
 
-BENCH_MAIN = """\
-import gc
-gc.collect()
-f0 = gc.mem_free()
-import qf
-gc.collect()
-f1 = gc.mem_free()
-import ft
-gc.collect()
-print('M', f0 - f1, f1 - gc.mem_free())
-import tb
-tb.go()
-"""
+BENCH_MAIN = heap_bench_main("qf", "ft") + "tb.go()\n"
 
 # T lines: what, n, calls, microseconds (= thousands of instructions).
 BENCH_RUNNER = """\
