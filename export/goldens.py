@@ -141,6 +141,17 @@ def golden_file(qm: QModel, plan: dict, seed: int = 5) -> bytes:
     return b"".join(kernel_records(rng, ks) + model_records(qm, rng, ks, n_windows=n)) + b"\x00"
 
 
+def random_affine(rng: np.random.Generator, shape: tuple, ratio: float) -> dict:
+    """Random int8 weights of `shape` with their int32 bias and requantization (input
+    scale 0.05, output scale 0.05 * ratio): the fields of a Dense or Conv1d."""
+    from microbit_nn.export import quant
+
+    w, sw = quant.quantize_weights(rng.normal(0, 0.3, shape))
+    b = quant.quantize_bias(rng.normal(0, 0.1, shape[0]), 0.05, sw)
+    m, s = quant.requant_affine(w, b, 0.05, sw, 0.05 * ratio)
+    return dict(w=w, b=b, mult=m, shift=s)
+
+
 def random_qmodel(kind: str = "mlp", seed: int = 0, n_classes: int = 4, window: int = 50, hidden: int = 16) -> QModel:
     """A valid QModel with random weights (the default cnn's layer types), for tests and
     `mbnn selftest --emulator` without a model."""
@@ -150,10 +161,7 @@ def random_qmodel(kind: str = "mlp", seed: int = 0, n_classes: int = 4, window: 
     rng = np.random.default_rng(seed)
 
     def affine(shape, ratio):
-        w, sw = quant.quantize_weights(rng.normal(0, 0.3, shape))
-        b = quant.quantize_bias(rng.normal(0, 0.1, shape[0]), 0.05, sw)
-        m, s = quant.requant_affine(w, b, 0.05, sw, 0.05 * ratio)
-        return dict(w=w, b=b, mult=m, shift=s)
+        return random_affine(rng, shape, ratio)
 
     if kind == "mlp":
         off, m, s = quant.feature_input_params(rng.integers(-300, 300, 24), 1 / 20.0)

@@ -51,11 +51,10 @@ def make_qmodel(kind: str, rng: np.random.Generator, n_classes: int = 4, window:
     from microbit_nn.export.qmodel import (Conv1d, Dense, FeatureInput, GlobalAvgPool, MaxPool1d,
                                            QModel, RawInput)
 
+    from microbit_nn.export.goldens import random_affine
+
     def affine(w_shape, s_out_ratio):
-        w, sw = quant.quantize_weights(rng.normal(0, 0.3, w_shape))
-        b = quant.quantize_bias(rng.normal(0, 0.1, w_shape[0]), 0.05, sw)
-        m, s = quant.requant_affine(w, b, 0.05, sw, 0.05 * s_out_ratio)
-        return dict(w=w, b=b, mult=m, shift=s)
+        return random_affine(rng, w_shape, s_out_ratio)
 
     if kind == "mlp":
         off, m, s = quant.feature_input_params(rng.integers(-300, 300, 24), 1 / 20.0)
