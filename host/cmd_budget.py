@@ -3,7 +3,7 @@
 Prints the estimated free heap after loading MODEL and one inference (and,
 for the V1 when QEMU is installed, the free heap measured on the emulated
 V1: at the banner and after one replayed window), the filesystem use, and a
-verdict: fits (at least 2,048 bytes free), tight (at least 1,792: it runs,
+verdict: fits (at least 2,048 bytes free), tight (at least 1,920: it runs,
 with little headroom) or does not fit (export and build refuse it; exit 1).
 """
 
