@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             said = qm.classes[top] + ("?" if pred.k < 0 else "")  # "?": below the unknown threshold
             mark = "[green]right[/]" if top == labels[i] else "[red]wrong[/]"
             exact = "bit-exact" if list(pred.logits) == want.tolist() else "[red]DIFFERS from the reference[/]"
-            console.print(f"{i + 1:3d}  true {truth:<8} device {said:<8} {pred.conf:3d}%  {mark:<16} {exact}")
+            console.print(f"{i + 1:3d}  true {truth:<8} device {said:<8} {pred.conf:3d}%  {mark}  {exact}")  # both marks 5 wide
 
         r = compare(dev, qm, windows, labels, show=None if args.json else show)
     r.update({"seconds": round(time.perf_counter() - start, 1), "accuracy_float": report["accuracy_float"],
