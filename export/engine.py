@@ -32,8 +32,9 @@ from microbit_nn.export import thumb
 from microbit_nn.export.qmodel import QModel
 
 SUPPORTED = ("feats", "featq", "rawq", "dense", "conv", "gmp", "gap", "mpool", "apool")
+# each kernel's routine; amax and conf run after every model, on the logits
 ROUTINE = {"dense": "C", "conv": "C", "feats": "F", "featq": "FQ", "rawq": "RQ", "gmp": "GM", "gap": "GA",
-           "mpool": "MP", "apool": "AP", "amax": "AM", "conf": "CF"}  # amax and conf run after every model, on the logits
+           "mpool": "MP", "apool": "AP", "amax": "AM", "conf": "CF"}
 R_ADDR, Y_ADDR = -1, -2  # relocation values standing for the ring and the logits
 _PUSH_LR, _POP_PC, _BX_LR, _NOP = 0xB500, 0xBD00, 0x4770, 0x46C0
 _STATE_WORDS = 12  # qa's routine keeps its state in words 11-22 of its parameter block

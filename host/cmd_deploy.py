@@ -130,16 +130,43 @@ def restart(ser, timeout: float) -> dict:
     return Device(ser, timeout=timeout).wait_banner()
 
 
+# Files a microbit-nn build may hold besides the app's own: a build of another kind
+# (the V1 engine, the all-Python build, an older release) leaves these behind, and
+# the loaders would import or read some of them (qa.py, qf.py), so deploy removes
+# those the new build does not have.
+BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "p.bin", "e.bin", "k.bin", "st.bin", "st.py")
+
+
+def stale(local: Mapping[str, bytes], remote: Mapping[str, tuple[int, int]]) -> list[str]:
+    """Build files on the device that the new build does not have."""
+    return sorted(n for n in remote if n in BUILD_FILES and n not in local)
+
+
+def remove_file(ser, name: str, wait: float = 10.0) -> None:
+    """Delete one file on the device with microfs (`wait`: s per REPL answer)."""
+    try:
+        with patient(ser, wait):
+            microfs.rm(name, serial=ser)
+    except (OSError, ValueError) as exc:
+        raise MbnnError(f"removing the old {name} failed ({exc}): run 'mbnn deploy' again, "
+                        "or re-flash with 'mbnn build' + 'mbnn flash'") from None
+
+
 def deploy(ser, files: Mapping[str, bytes], force: bool = False, timeout: float = 20.0,
            log: Callable[[str], None] = print, repl_timeout: float = 10.0) -> dict:
-    """Copy `files` that differ (all with `force`), restart the app, return its banner dict.
+    """Copy `files` that differ (all with `force`), remove build files the new build does
+    not have (`stale`), restart the app, return its banner dict.
 
     `repl_timeout`: seconds microfs waits for each answer at the REPL."""
-    todo = list(files) if force else changed(files, remote_files(ser, repl_timeout))
+    remote = remote_files(ser, repl_timeout)
+    todo = list(files) if force else changed(files, remote)
     todo.sort(key=lambda n: (n == "main.py", n))
     for name in files:
         if name not in todo:
             log(f"  {name}: unchanged")
+    for name in stale(files, remote):
+        log(f"  {name}: removing (not part of this build)")
+        remove_file(ser, name, repl_timeout)
     for name in todo:
         log(f"  {name}: copying {len(files[name]):,} bytes")
         put_file(ser, name, files[name], repl_timeout)

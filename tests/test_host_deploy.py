@@ -56,6 +56,20 @@ def test_deploy_copies_only_what_changed():
         ser.close()
 
 
+def test_deploy_removes_files_of_another_build():
+    old = {"main.py": STUB_MAIN, "model.py": "N = 1\n", "qk.py": "X = 1\n", "model.bin": b"\x01\x02",
+           "notes.txt": "the user's own file"}
+    with SimDevice(old) as sim:
+        ser = discover.open_port(sim.port)
+        log: list[str] = []
+        new = {"main.py": STUB_MAIN.encode(), "model.py": b"N = 2\n", "p.bin": b"\x00" * 8}
+        assert cmd_deploy.deploy(ser, new, log=log.append)["kind"] == "stub"
+        assert sorted(p.name for p in sim.fs.iterdir()) == ["main.py", "model.py", "notes.txt", "p.bin"]
+        assert {"  model.bin: removing (not part of this build)", "  qk.py: removing (not part of this build)"} <= set(log)
+        ser.close()
+    assert cmd_deploy.stale({"qk.py": b""}, {"qk.py": (1, 1), "qa.py": (1, 1), "x.py": (1, 1)}) == ["qa.py"]
+
+
 def test_cli_deploys_an_export_folder(tmp_path, capsys):
     export = tmp_path / "export"
     export.mkdir()
