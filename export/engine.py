@@ -22,7 +22,8 @@ the emulated V1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +32,12 @@ from microbit_nn.errors import MbnnError
 from microbit_nn.export import thumb
 from microbit_nn.export.qmodel import QModel
 
-SUPPORTED = ("feats", "featq", "rawq", "dense", "conv", "gmp", "gap", "mpool", "apool")
 # each kernel's routine; amax and conf run after every model, on the logits
 ROUTINE = {"dense": "C", "conv": "C", "feats": "F", "featq": "FQ", "rawq": "RQ", "gmp": "GM", "gap": "GA",
            "mpool": "MP", "apool": "AP", "amax": "AM", "conf": "CF"}
-R_ADDR, Y_ADDR = -1, -2  # relocation values standing for the ring and the logits
+SUPPORTED = tuple(k for k in ROUTINE if k not in ("amax", "conf"))  # the model calls it can run
 _PUSH_LR, _POP_PC, _BX_LR, _NOP = 0xB500, 0xBD00, 0x4770, 0x46C0
 _STATE_WORDS = 12  # qa's routine keeps its state in words 11-22 of its parameter block
-_SIZE = {"b": 1, "h": 2, "i": 4}
 
 
 def _firmware_words(name: str, func: str) -> list[int]:
@@ -47,13 +46,15 @@ def _firmware_words(name: str, func: str) -> list[int]:
     return code_words(_firmware(name), func)
 
 
-def _even(words: list[int]) -> list[int]:
+def _even(words) -> list[int]:
     """Pads to a whole number of 32-bit words (the next part stays word-aligned)."""
-    return words + [_NOP] * (len(words) % 2)
+    return list(words) + [_NOP] * (len(words) % 2)
 
 
-def _routines() -> dict[str, list[int]]:
-    """Each routine's halfwords, by its name in ROUTINE; each is position independent."""
+@functools.cache
+def _routines() -> dict[str, tuple[int, ...]]:
+    """Each routine's halfwords, by its name in ROUTINE; each is position independent.
+    Assembled once per process: every build, budget and plan needs them."""
     out = {"C": _firmware_words("qa.py", "_c") + [_BX_LR],
            # qf's code uses lr as a register and calls its own subroutines: save lr
            "F": [_PUSH_LR] + _firmware_words("qf.py", "_f") + [_POP_PC]}
@@ -62,7 +63,7 @@ def _routines() -> dict[str, list[int]]:
     starts = sorted((v // 2, k) for k, v in thumb.labels_of(src).items() if k in ROUTINE.values())
     for (at, name), (end, _) in zip(starts, starts[1:] + [(len(words), "")]):
         out[name] = words[at:end]
-    return out
+    return {name: tuple(body) for name, body in out.items()}
 
 
 def code(kernels=tuple(ROUTINE)) -> dict[str, bytes]:
@@ -73,8 +74,8 @@ def code(kernels=tuple(ROUTINE)) -> dict[str, bytes]:
 
 
 def supports(qm: QModel) -> bool:
-    """Whether the engine can run `qm`: a routine for every call (not mpool/apool),
-    feature offsets within int16."""
+    """Whether the engine can run `qm`: a routine for every call, feature offsets
+    within int16 (what `build` checks)."""
     try:
         build(qm)
     except MbnnError:
@@ -104,7 +105,6 @@ class Blob:
     outputs: list[int]
     relocs: list[tuple[int, int]]
     n_out: int
-    parts: dict[str, int] = field(default_factory=dict)
 
 
 def _word_aligned(raw: bytes) -> bytes:
@@ -140,7 +140,7 @@ def _pack(items: list[tuple[str, object, bytes]]) -> tuple[list[bytearray], dict
 
 def build(qm: QModel) -> Blob:
     """The engine blob of `qm`; MbnnError when a call has no routine (see `supports`)."""
-    from microbit_nn.export.writer import Tables, calls
+    from microbit_nn.export.writer import _SIZE, Tables, calls
 
     tbl = Tables()
     cs = calls(qm, tbl, asm=("dense", "conv"))
@@ -157,7 +157,8 @@ def build(qm: QModel) -> Blob:
     def t(arg: str, code_: str = "i") -> tuple[str, tuple[int, int]]:
         c, raw = tbl.tables[int(arg.strip("#"))]
         v = np.frombuffer(raw, dtype="<i%d" % _SIZE[c])
-        if code_ != "i" and np.abs(v).max(initial=0) >= 1 << (8 * _SIZE[code_] - 1):
+        limits = np.iinfo("<i%d" % _SIZE[code_])
+        if v.size and (v.min() < limits.min or v.max() > limits.max):
             raise MbnnError("a table of this model does not fit the V1 engine's %d-bit entries: "
                             "build without --asm" % (8 * _SIZE[code_]))
         if code_ not in group:
@@ -169,7 +170,7 @@ def build(qm: QModel) -> Blob:
         return ("t", (k, at))
 
     n_in = [3 * qm.window] + [c[2] for c in cs[:-1]]
-    out_bytes = [c[2] * {"b": 1, "i": 4}[c[1]] for c in cs]
+    out_bytes = [c[2] * _SIZE[c[1]] for c in cs]
     pool = [max([n for i, n in enumerate(out_bytes[:-1]) if i % 2 == p] or [0]) for p in (0, 1)]
     pool = [n + -n % 4 for n in pool]  # both buffers word-aligned (feats writes int32)
 
@@ -231,6 +232,4 @@ def build(qm: QModel) -> Blob:
     listing = np.asarray([len(relocs)] + [v for r in relocs for v in r], dtype="<i4").tobytes()
     pieces = [listing + bytes(buf_area - len(listing))] + [bytes(b) for b in bins]
     at = [place["r", i] for i in range(len(recs))]
-    return Blob(pieces=pieces, calls=at[:-2], outputs=at[-2:], relocs=relocs, n_out=cs[-1][2],
-                parts=dict(code=sum(len(p) for p in routines.values()), records=sum(len(r) for r in rec_raw),
-                           tables=sum(len(t) for t in tables), buffers=buf_area))
+    return Blob(pieces=pieces, calls=at[:-2], outputs=at[-2:], relocs=relocs, n_out=cs[-1][2])

@@ -203,7 +203,7 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
         "T=%d" % qm.period_ms,
         "P=%d" % int(hop_ms),
         "H=%d" % qm.threshold,
-    ] + [tbl.resolve(line) for line in body] + [tbl.source()]
+    ] + [tbl.resolve(line) for line in body] + ([tbl.source()] if blob is None else [])
     return "\n".join(lines) + "\n"
 
 
@@ -231,9 +231,9 @@ def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict
     filesystems are small: 28 KB on the V1, 20 KB on the V2). The V2 gets qa
     (compiled there; plenty of heap), and its qk keeps dense/conv too (the
     simulated device runs V2 files under CPython, where qa is unavailable).
-    The V1 runs the whole model in the engine (export/engine.py: machine code
-    and tables in one bytearray) unless `asm` is false or the model has a layer
-    the engine lacks; then every kernel is Python (qk, with qf or ft).
+    The V1 runs the whole model in the engine (export/engine.py: machine code,
+    call records and tables in p.bin) unless `asm` is false or the engine
+    cannot run the model; then every kernel is Python (qk, with qf or ft).
     """
     from microbit_nn.export import engine
 
@@ -244,9 +244,8 @@ def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict
         return {"engine": [], "qa": list(ASM_KERNELS) if has_qa else [], "qk": closure(src, used)}
     if asm is None:
         asm = engine.supports(qm)
-    elif asm and not engine.supports(qm):
-        raise MbnnError("the V1 engine cannot run this model's %s layers: build it without --asm"
-                        % ", ".join(sorted({k for k, _ in steps(qm)} - set(engine.SUPPORTED))))
+    elif asm:
+        engine.build(qm)  # MbnnError saying why the engine cannot run it
     if asm:
         return {"engine": [k for k, _ in steps(qm)] + ["amax", "conf"], "qa": [], "qk": []}
     return {"engine": [], "qa": [], "qk": closure(src, used)}

@@ -138,7 +138,11 @@ def time_steps(files: dict[str, bytes], qm: QModel, wins: np.ndarray) -> dict:
     text = run_files(files, re.compile(rb"B end\r?\n|\w*Error[^\n]*\n"), timeout=300, icount=True)
     if "B end" not in text:
         raise MbnnError("the model and the bench do not fit on the V1 together (%s)" % text.strip().splitlines()[-1])
-    return parse_bench(text, names)
+    r = parse_bench(text, names)
+    if "p.bin" in files:  # the engine build: every step is lo.ex on a call record
+        for st in r["steps"]:
+            st["module"] = "engine"
+    return r
 
 
 def app_heap(files: dict[str, bytes], window: np.ndarray) -> dict:
@@ -211,9 +215,6 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
         notes.append("with the %s kernels: %s" % (other, e))
     say("booting the kernels alone (what one more MAC costs) ...")
     per_mac = kernel_macs(say)
-    for r, how in ((main, mine), (alt, other)):
-        for st in (r or {}).get("steps", []):
-            st["module"] = "engine" if how == "engine" else st["module"]  # every engine step is lo.ex
     total, macs = main["instr_per_prediction"], qm.macs()
     feats, layers = _sum(main, INPUT_STEPS), _sum(main)
     layer_mac = {k: _sum(r, MAC_STEPS) / macs if r and macs else None for k, r in ((mine, main), (other, alt))}

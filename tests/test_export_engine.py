@@ -9,13 +9,11 @@ give the reference's logits, class and confidence, through the app as built.
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_export_thumb import llvm_bytes, needs_llvm
 from test_firmware_qa import asm_functions, needs_qemu
 
 from microbit_nn.errors import MbnnError
@@ -55,18 +53,10 @@ def test_le_listings_assemble_to_their_words():
         assert [w for line in thumb.assemble(listing) for w in line] == code_words(src, name), name
 
 
-@pytest.mark.skipif(shutil.which("llvm-mc") is None or shutil.which("llvm-objcopy") is None,
-                    reason="llvm-mc / llvm-objcopy are not installed")
+@needs_llvm
 def test_engine_source_agrees_with_llvm_mc(tmp_path):
-    src = [p.strip() for line in ENGINE_S.read_text().splitlines() for p in line.split("@")[0].split(";")]
-    text = "\n".join(re.sub(r"^([A-Za-z_]\w*):\s*", r"\1:\n", p) for p in src if p)
-    (tmp_path / "e.s").write_text(".syntax unified\n.thumb\n" + text + "\n")
-    for cmd in (["llvm-mc", "-triple=thumbv6m", "-filetype=obj", "-o", "e.o", "e.s"],
-                ["llvm-objcopy", "-O", "binary", "--only-section=.text", "e.o", "e.bin"]):
-        r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-    ours = thumb.assemble_bytes(ENGINE_S.read_text().splitlines())
-    assert (tmp_path / "e.bin").read_bytes() == ours
+    src = ENGINE_S.read_text().splitlines()
+    assert llvm_bytes(src, tmp_path) == thumb.assemble_bytes(src)
 
 
 @pytest.mark.parametrize("qm", [random_qmodel("mlp"), random_qmodel("cnn"), gap_model()], ids=["mlp", "cnn", "gap"])

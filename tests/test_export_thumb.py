@@ -1,11 +1,31 @@
 """export/thumb.py, the Thumb-1 assembler, against encodings from the ARMv6-M
 manual as llvm-mc -triple=thumbv6m gives them (one per instruction form the
-firmware uses). Whole listings are checked against LLVM itself in
-test_firmware_qf.py and test_export_engine.py where LLVM is installed."""
+firmware uses), and against LLVM itself where it is installed (`llvm_bytes`,
+also used for whole listings by test_firmware_qf.py and test_export_engine.py)."""
+
+import re
+import shutil
+import subprocess
 
 import pytest
 
 from microbit_nn.export.thumb import AsmError, assemble, assemble_bytes, labels_of
+
+needs_llvm = pytest.mark.skipif(shutil.which("llvm-mc") is None or shutil.which("llvm-objcopy") is None,
+                                reason="llvm-mc / llvm-objcopy are not installed")
+
+
+def llvm_bytes(lines: list[str], tmp_path) -> bytes:
+    """The machine code LLVM makes of our syntax (';'-separated, 'X:' labels, '@' comments)
+    for ARMv6-M: the oracle for export/thumb.py."""
+    parts = [p.strip() for line in lines for p in line.split("@")[0].split(";")]
+    text = "\n".join(re.sub(r"^([A-Za-z_]\w*):\s*", r"\1:\n", p) for p in parts if p)  # labels alone
+    (tmp_path / "a.s").write_text(".syntax unified\n.thumb\n" + text + "\n")
+    for cmd in (["llvm-mc", "-triple=thumbv6m", "-filetype=obj", "-o", "a.o", "a.s"],
+                ["llvm-objcopy", "-O", "binary", "--only-section=.text", "a.o", "a.bin"]):
+        r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    return (tmp_path / "a.bin").read_bytes()
 
 KNOWN = {
     "push {r3}": 0xB408, "pop {r1}": 0xBC02, "push {lr}": 0xB500, "pop {pc}": 0xBD00,
@@ -27,6 +47,12 @@ KNOWN = {
 @pytest.mark.parametrize("text", list(KNOWN))
 def test_known_encodings(text):
     assert assemble([text]) == [[KNOWN[text]]]
+
+
+@needs_llvm
+def test_known_encodings_agree_with_llvm(tmp_path):
+    want = llvm_bytes(list(KNOWN), tmp_path)
+    assert [want[i] | want[i + 1] << 8 for i in range(0, len(want), 2)] == list(KNOWN.values())
 
 
 def test_branches_and_labels():

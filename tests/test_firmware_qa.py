@@ -7,9 +7,9 @@ counts instructions (-icount shift=0: 1 us of device time = 1,000
 instructions, deterministic, not wall-clock) for qa and qk.
 
 qa's machine code is data() words; each "#:" comment above them is their
-assembly source. A small Thumb-1 assembler here (its encodings checked
-against llvm-mc when it was written) re-assembles the comments and checks
-they give exactly the words, so the readable listing cannot drift.
+assembly source. export/thumb.py (checked against llvm-mc in
+test_export_thumb.py) re-assembles the comments and the test checks they give
+exactly the words, so the readable listing cannot drift.
 """
 
 from __future__ import annotations

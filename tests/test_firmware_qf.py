@@ -20,9 +20,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pytest
@@ -31,6 +29,7 @@ from microbit_nn.export import features as F
 from microbit_nn.firmware import FIRMWARE_DIR
 
 # tests/ is on sys.path under pytest (no __init__.py): reuse qa's test helpers.
+from test_export_thumb import llvm_bytes, needs_llvm
 from test_firmware_qa import boot, firmware_file, heap_bench_main, needs_qemu
 
 from microbit_nn.export.thumb import assemble
@@ -69,19 +68,11 @@ def test_qf_listing_assembles_to_its_data_words():
     assert assemble(listing) == words, "'#:' listing and data() words differ"
 
 
-@pytest.mark.skipif(shutil.which("llvm-mc") is None or shutil.which("llvm-objcopy") is None,
-                    reason="llvm-mc / llvm-objcopy are not installed")
+@needs_llvm
 def test_qf_listing_agrees_with_llvm_mc(tmp_path):
     """The whole listing, assembled by LLVM for ARMv6-M, gives the same halfwords."""
     listing, words = qf_listing()
-    src = "\n".join(p.strip() for line in listing for p in line.split(";"))
-    src = re.sub(r"^([A-Za-z]\w*):\s*", r"\1:\n", src, flags=re.M)  # labels on their own line
-    (tmp_path / "qf.s").write_text(".syntax unified\n.thumb\n" + src + "\n")
-    for cmd in (["llvm-mc", "-triple=thumbv6m", "-filetype=obj", "-o", "qf.o", "qf.s"],
-                ["llvm-objcopy", "-O", "binary", "--only-section=.text", "qf.o", "qf.bin"]):
-        r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-    b = (tmp_path / "qf.bin").read_bytes()
+    b = llvm_bytes(listing, tmp_path)
     assert [b[i] | b[i + 1] << 8 for i in range(0, len(b), 2)] == [w for line in words for w in line]
 
 
