@@ -1,0 +1,93 @@
+"""Outputs that appear whole or not at all: a failed or interrupted command
+leaves the user's previous result byte for byte as it was.
+
+A result is built in a temporary sibling of its destination (same folder, so
+the final rename stays on one filesystem) and renamed into place only once
+the command succeeded. SIGINT is held back during the swap itself, so Ctrl-C
+can never land between "old result moved away" and "new result in place".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+from microbit_nn.errors import MbnnError
+
+
+@contextlib.contextmanager
+def _no_sigint():
+    """Defers SIGINT (Ctrl-C) for the few system calls of a swap (main thread only)."""
+    main = threading.current_thread() is threading.main_thread()
+    if main and hasattr(signal, "pthread_sigmask"):
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    else:
+        yield
+
+
+def _parent(dest: Path, what: str) -> Path:
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise MbnnError("cannot write %s %s: folder %s does not exist; create it or choose another path"
+                        % (what, dest, parent))
+    return parent
+
+
+@contextlib.contextmanager
+def replacing_dir(dest, what: str = "the output folder"):
+    """Yields an empty temporary folder beside `dest`; when the block succeeds it
+    replaces `dest` (whose old content is removed), else it is deleted and `dest`
+    is untouched. MbnnError when `dest` is a file or its parent does not exist."""
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise MbnnError("%s %s is a file: choose a folder name" % (what, dest))
+    parent = _parent(dest, what)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".%s.tmp-" % dest.name, dir=parent))
+    except OSError as e:
+        raise MbnnError("cannot write into %s (%s): choose another folder" % (parent, e.strerror)) from None
+    try:
+        yield tmp
+        old = dest.with_name(".%s.old-%s" % (dest.name, tmp.name.rsplit("-", 1)[-1]))
+        with _no_sigint():
+            if dest.exists():
+                os.rename(dest, old)
+            os.rename(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        raise MbnnError("cannot write %s %s (%s): choose another folder" % (what, dest, e.strerror)) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_file(dest, data: bytes, what: str = "the output file") -> Path:
+    """Writes `data` to `dest` all at once: a temporary sibling, flushed to disk,
+    renamed over `dest`. MbnnError when `dest` is a folder or its parent is missing."""
+    dest = Path(dest)
+    if dest.is_dir():
+        raise MbnnError("%s %s is a folder: give a file name" % (what, dest))
+    parent = _parent(dest, what)
+    fd, tmp = tempfile.mkstemp(prefix=".%s.tmp-" % dest.name, dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        with _no_sigint():
+            os.replace(tmp, dest)
+    except OSError as e:
+        raise MbnnError("cannot write %s %s (%s): choose another path" % (what, dest, e.strerror)) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
