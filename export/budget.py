@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.export.plan import calls
 from microbit_nn.export.qmodel import Conv1d, Dense, FeatureInput, QModel
 from microbit_nn.export.writer import kernel_plan
 
@@ -29,7 +30,7 @@ INFERENCE_COST = 64  # measured: free heap drops by this much after the first pr
 # Heap of one function of qk.py on the V1 (measured alone, opt_level 3; module: 64).
 QK_COST = {"rq": 96, "dense": 160, "conv": 576, "mpool": 176, "apool": 176, "gap": 144,
            "gmp": 112, "amax": 96, "rawq": 128, "featq": 144, "conf": 128}
-QK_MODULE, QA_COST = 64, 1344
+QK_MODULE = 64
 # The V1 engine (export/engine.py): lo.py's ex and rv, the pieces' list. Calibrated
 # on the default mlp and cnn; measured on 8 more sizes (mlp/cnn, hidden 12-32), the
 # estimate is 8-104 bytes below the emulator's figure, and models estimated below
@@ -52,6 +53,7 @@ class Budget:
     buffers: int
     fs_bytes: int
     fs_size: int
+    kernels: str = "engine"  # what runs the model: "engine" (machine code) or "python"
     measured_free_load: int | None = None
     measured_free_inference: int | None = None
 
@@ -79,37 +81,24 @@ def _arr(nbytes: int) -> int:
     return 16 + -(-int(nbytes) // 16) * 16
 
 
-def _tables(qm: QModel, asm) -> list[int]:
-    """Byte sizes of the model's tables on the device (as writer.steps stores them)."""
+def _tables(qm: QModel) -> list[int]:
+    """Byte sizes of the model's tables in the all-Python build (int8 weights and shifts,
+    int32 bias and multipliers, feature offsets int16 when they fit: writer's choice)."""
     out = [2 * len(qm.exp_table)]
     if isinstance(qm.input, FeatureInput):
         f = qm.input
         out += [(2 if np.abs(f.offset).max() < 32768 else 4) * len(f.offset), 4 * len(f.mult), len(f.shift)]
     for l in qm.layers:
         if isinstance(l, (Dense, Conv1d)):
-            wide = ("dense" if isinstance(l, Dense) else "conv") in asm
-            out += [l.w.size, 4 * l.b.size, 4 * l.mult.size, (4 if wide else 1) * l.shift.size]
+            out += [l.w.size, 4 * l.b.size, 4 * l.mult.size, l.shift.size]
     return out
-
-
-def _buffers(qm: QModel) -> list[int]:
-    """Byte sizes of the ring and of the call outputs, shared buffers counted once."""
-    from microbit_nn.export.writer import steps
-
-    sizes = [6 * qm.window]
-    for _, src in steps(qm):
-        f = src.split(",")
-        n = int(f[2])
-        if n > 0:
-            sizes.append(n * (4 if f[1] == "'i'" else 1))
-    return sizes
 
 
 def estimate(qm: QModel, target: str = "v1", asm: bool | None = None) -> Budget:
     """The estimated budget of `qm` on `target` ("v1" or "v2"); no emulator needed.
     `asm`: with the asm kernels on the V1 (writer.device_files's `asm`)."""
     from microbit_nn.export.hexbuild import TARGETS, firmware_hex, fs_bytes, hex_info
-    from microbit_nn.export.writer import device_files, steps
+    from microbit_nn.export.writer import buffer_bytes, device_files
 
     if target not in TARGETS:
         raise MbnnError("unknown target %r: use v1 or v2" % target)
@@ -124,31 +113,10 @@ def estimate(qm: QModel, target: str = "v1", asm: bool | None = None) -> Budget:
         buffers = _arr(6 * qm.window) + _arr(blob.n_out) + STEP_COST * (len(blob.calls) + len(blob.outputs))
     else:
         code += FEAT_COST if isinstance(qm.input, FeatureInput) else 0
-        code += QA_COST if plan["qa"] else 0
-        tables = sum(_arr(n) for n in _tables(qm, plan["qa"]))
-        buffers = sum(_arr(n) for n in _buffers(qm)) + STEP_COST * len(steps(qm))
+        tables = sum(_arr(n) for n in _tables(qm))
+        buffers = sum(_arr(n) for n in [6 * qm.window] + buffer_bytes(qm)) + STEP_COST * len(calls(qm))
     base = V1_BASE if target == "v1" else V2_HEAP
     free = base - code - tables - buffers - INFERENCE_COST
     files = device_files(qm, target, asm=asm)
-    return Budget(target, int(free), code, tables, buffers, fs_bytes(files), hex_info(firmware_hex(target)).fs_size)
-
-
-def measure(qm: QModel, budget: Budget | None = None, timeout: float = 60.0) -> Budget:
-    """Boots the V1 app with `qm` in the emulator: free heap at the banner and after one
-    replayed window (its logits checked against the reference). Raises MbnnError when
-    the app does not start (e.g. MemoryError while loading)."""
-    from microbit_nn.export import reference
-    from microbit_nn.export.writer import device_files
-    from microbit_nn.host.device import Device
-    from microbit_nn.host.emulator import Emulator
-
-    b = budget or estimate(qm, "v1")
-    window = np.random.default_rng(0).integers(-1500, 1500, (qm.window, 3))
-    with Emulator.from_files(device_files(qm, "v1")) as emu:
-        dev = Device(emu.serial, timeout=timeout)
-        b.measured_free_load = int(dev.wait_banner()["free"])
-        p = dev.replay_window(window)
-        if list(p.logits) != reference.run(qm, window[None])[0].tolist():
-            raise MbnnError("the emulated micro:bit computed other logits than the reference: run 'mbnn selftest --emulator'")
-        b.measured_free_inference = int(dev.free_heap())
-    return b
+    return Budget(target, int(free), code, tables, buffers, fs_bytes(files), hex_info(firmware_hex(target)).fs_size,
+                  kernels="engine" if plan["engine"] else "python")

@@ -1,14 +1,16 @@
-"""The V1's engine: the whole model as machine code, its calls and tables as data.
+"""The engine: the whole model as machine code, its calls and tables as data (V1 and V2).
 
 On the V1 the heap, not the flash, is the limit, and every Python function,
 array object and bound argument tuple costs heap. The engine runs a
 prediction's every step (features or input quantization, every layer and
-pooling, argmax, confidence) as Thumb-1 code that the V1 never compiles:
-qa.py's dense/conv routine, qf.py's window features and the routines of
-engine.s, all position independent. A call record is the routine's address
-(+1: Thumb state), x, w, y and the routine's parameter words (for dense/conv
-qa.py's block). Call i reads call i-1's output (call 0 the ring) and writes
-ping-pong buffer i % 2 (the last call the logits).
+pooling, argmax, confidence) as Thumb-1 code that the device never compiles:
+the routines of export/asm/*.s, assembled by export/thumb.py, all position
+independent. Thumb-1 code that runs on the V1's Cortex-M0 runs unchanged on
+the V2's Cortex-M4, so both boards get the same files. A call record is the
+routine's address (+1: Thumb state), x, w, y and the routine's parameter
+words, filled by name from the routine's .equ lines. Call i reads call i-1's
+output (call 0 the ring) and writes ping-pong buffer i % 2 (the last call
+the logits).
 
 Everything goes to the device as p.bin: pieces of at most PIECE_MAX bytes
 (the heap of a loaded V1 has many small holes and no big one), the first
@@ -22,28 +24,47 @@ the emulated V1.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.export import thumb
+from microbit_nn.export import plan, thumb
 from microbit_nn.export.qmodel import QModel
 
-# each kernel's routine; amax and conf run after every model, on the logits
-ROUTINE = {"dense": "C", "conv": "C", "feats": "F", "featq": "FQ", "rawq": "RQ", "gmp": "GM", "gap": "GA",
-           "mpool": "MP", "apool": "AP", "amax": "AM", "conf": "CF"}
+ASM_DIR = Path(__file__).with_name("asm")
+# each kernel's routine: (source file, entry, prefix of its parameters' .equ
+# names); argmax and confidence run after every model, on the logits
+ROUTINE = {"dense": ("dense_conv.s", "dense_conv", "DC"), "conv": ("dense_conv.s", "dense_conv", "DC"),
+           "feats": ("features.s", "features", ""), "featq": ("quant.s", "feature_quant", "FQ"),
+           "rawq": ("quant.s", "raw_quant", "RQ"), "gmp": ("pool.s", "global_max_pool", "GMP"),
+           "gap": ("pool.s", "global_avg_pool", "GAP"), "mpool": ("pool.s", "max_pool", "MP"),
+           "apool": ("pool.s", "avg_pool", "AP"), "amax": ("output.s", "argmax", "AM"),
+           "conf": ("output.s", "confidence", "CF")}
 SUPPORTED = tuple(k for k in ROUTINE if k not in ("amax", "conf"))  # the model calls it can run
-_PUSH_LR, _POP_PC, _BX_LR, _NOP = 0xB500, 0xBD00, 0x4770, 0x46C0
-_STATE_WORDS = 12  # qa's routine keeps its state in words 11-22 of its parameter block
+_NOP = 0x46C0
 
 
-def _firmware_words(name: str, func: str) -> list[int]:
-    from microbit_nn.export.writer import _firmware, code_words
+def _source(kernel: str) -> thumb.Source:
+    return thumb.read(ASM_DIR / ROUTINE[kernel][0])
 
-    return code_words(_firmware(name), func)
+
+def params(kernel: str, **fields) -> list:
+    """The parameter words of `kernel`'s routine: each field at the offset of its
+    .equ `<PREFIX>_<FIELD>` in the routine's source, the rest (its state) 0.
+    MbnnError when a field has no .equ or one the routine reads is missing."""
+    src, prefix = _source(kernel), ROUTINE[kernel][2] + "_"
+    named = {k[len(prefix):]: v for k, v in src.symbols.items()
+             if prefix != "_" and k.startswith(prefix) and k != prefix + "WORDS"}
+    size = src.symbols.get(prefix + "WORDS", max(named.values(), default=-4) // 4 + 1)
+    words: list = [0] * size
+    unknown = set(fields) - set(named)
+    if unknown:
+        raise MbnnError("the %s routine has no parameter %s: reinstall microbit-nn" % (kernel, ", ".join(unknown)))
+    for name, value in fields.items():
+        words[named[name] // 4] = value
+    return words
 
 
 def _even(words) -> list[int]:
@@ -51,26 +72,14 @@ def _even(words) -> list[int]:
     return list(words) + [_NOP] * (len(words) % 2)
 
 
-@functools.cache
-def _routines() -> dict[str, tuple[int, ...]]:
-    """Each routine's halfwords, by its name in ROUTINE; each is position independent.
-    Assembled once per process: every build, budget and plan needs them."""
-    out = {"C": _firmware_words("qa.py", "_c") + [_BX_LR],
-           # qf's code uses lr as a register and calls its own subroutines: save lr
-           "F": [_PUSH_LR] + _firmware_words("qf.py", "_f") + [_POP_PC]}
-    src = (Path(__file__).with_name("engine.s")).read_text(encoding="ascii").splitlines()
-    words = [w for line in thumb.assemble(src) for w in line]
-    starts = sorted((v // 2, k) for k, v in thumb.labels_of(src).items() if k in ROUTINE.values())
-    for (at, name), (end, _) in zip(starts, starts[1:] + [(len(words), "")]):
-        out[name] = words[at:end]
-    return {name: tuple(body) for name, body in out.items()}
-
-
 def code(kernels=tuple(ROUTINE)) -> dict[str, bytes]:
-    """The machine code of each routine `kernels` need, by routine name (ROUTINE)."""
-    names = {ROUTINE[k] for k in kernels}
-    return {name: np.asarray(_even(body), dtype="<u2").tobytes()
-            for name, body in _routines().items() if name in names}
+    """The machine code of each routine `kernels` need, by routine name (padded to
+    whole 32-bit words, so what follows it stays word-aligned)."""
+    out = {}
+    for k in kernels:
+        name = ROUTINE[k][1]
+        out[name] = np.asarray(_even(_source(k).code(name)), dtype="<u2").tobytes()
+    return out
 
 
 def supports(qm: QModel) -> bool:
@@ -138,76 +147,81 @@ def _pack(items: list[tuple[str, object, bytes]]) -> tuple[list[bytearray], dict
     return out, place
 
 
+def _record(call: plan.Call, table) -> tuple[list, list]:
+    """(w, the parameter words) of `call`'s record; `table(values, code)` places a table."""
+    k = call.kernel
+    if isinstance(call, plan.Features):
+        return call.window, []  # the routine takes n in r1
+    if isinstance(call, plan.FeatureQuant):
+        return table(call.offset, "h"), params(k, N=call.n_out, MULT=table(call.mult, "i"),
+                                               SHIFT=table(call.shift, "b"))  # shifts 1..30 as bytes
+    if isinstance(call, plan.RawQuant):
+        return 0, params(k, N=call.n_in, SHIFT=call.shift)
+    if isinstance(call, plan.GlobalAvgPoolCall):
+        return 0, params(k, LENGTH=call.length, CHANNELS=call.channels, MULT=call.mult, SHIFT=call.shift)
+    if isinstance(call, plan.GlobalMaxPoolCall):
+        return 0, params(k, LENGTH=call.length, CHANNELS=call.channels)
+    if isinstance(call, plan.MaxPool):
+        shape = dict(WINDOWS=call.windows, CHANNELS=call.channels, SPAN=call.size * call.channels,
+                     STEP=call.stride * call.channels)
+        if isinstance(call, plan.AvgPool):
+            shape.update(MULT=call.mult, SHIFT=call.shift)
+        return 0, params(k, **shape)
+    if isinstance(call, (plan.DenseCall, plan.ConvCall)):
+        w = table(call.weights, "b")
+        tables = dict(LO=call.lo, BIAS=table(call.bias, "i"), MULT=table(call.mult, "i"), SHIFT=table(call.shift, "i"))
+        if isinstance(call, plan.DenseCall):  # a conv of one step: length = size = stride = 1
+            return w, params(k, LENGTH=1, CHANNELS_IN=call.n_in, SIZE=1, STRIDE=1, PAD=0,
+                             CHANNELS_OUT=call.n_out, LENGTH_OUT=1, **tables)
+        return w, params(k, LENGTH=call.length, CHANNELS_IN=call.channels_in, SIZE=call.size, STRIDE=call.stride,
+                         PAD=call.pad, CHANNELS_OUT=call.channels_out, LENGTH_OUT=call.length_out, **tables)
+    raise MbnnError("the engine has no %s layer: build without --asm" % k)
+
+
 def build(qm: QModel) -> Blob:
     """The engine blob of `qm`; MbnnError when a call has no routine (see `supports`)."""
-    from microbit_nn.export.writer import _SIZE, Tables, calls
-
-    tbl = Tables()
-    cs = calls(qm, tbl, asm=("dense", "conv"))
-    bad = sorted({c[0] for c in cs} - set(SUPPORTED))
+    cs = plan.calls(qm)
+    bad = sorted({c.kernel for c in cs} - set(SUPPORTED))
     if bad:
-        raise MbnnError("the V1 engine has no %s layer: build without --asm" % ", ".join(bad))
-    routines = code([c[0] for c in cs] + ["amax", "conf"])
-    # tables, as the routines read them (b, m, s, offsets int32; weights int8): per
-    # call its weights in one piece and its int32 tables in another (fewer
-    # objects, each ~20 bytes of heap, but no piece bigger than the holes)
+        raise MbnnError("the engine has no %s layer: build without --asm" % ", ".join(bad))
+    routines = code([c.kernel for c in cs] + ["amax", "conf"])
+    # tables, as the routines read them: per call its weights in one piece and its
+    # int32 tables in another (fewer objects, each ~20 bytes of heap, but no piece
+    # bigger than the holes)
     tables: list[bytearray] = []
     group: dict[str, int] = {}
 
-    def t(arg: str, code_: str = "i") -> tuple[str, tuple[int, int]]:
-        c, raw = tbl.tables[int(arg.strip("#"))]
-        v = np.frombuffer(raw, dtype="<i%d" % _SIZE[c])
-        limits = np.iinfo("<i%d" % _SIZE[code_])
+    def table(values, code_: str) -> tuple[str, tuple[int, int]]:
+        v = np.asarray(values, dtype=np.int64).reshape(-1)
+        limits = np.iinfo("<i%d" % plan.ITEM_BYTES[code_])
         if v.size and (v.min() < limits.min or v.max() > limits.max):
-            raise MbnnError("a table of this model does not fit the V1 engine's %d-bit entries: "
-                            "build without --asm" % (8 * _SIZE[code_]))
+            raise MbnnError("a table of this model does not fit the engine's %d-bit entries: "
+                            "build without --asm" % (8 * plan.ITEM_BYTES[code_]))
         if code_ not in group:
             group[code_] = len(tables)
             tables.append(bytearray())
         k = group[code_]
         at = len(tables[k])
-        tables[k] += _word_aligned(v.astype("<i%d" % _SIZE[code_]).tobytes())
+        tables[k] += _word_aligned(v.astype("<i%d" % plan.ITEM_BYTES[code_]).tobytes())
         return ("t", (k, at))
 
-    n_in = [3 * qm.window] + [c[2] for c in cs[:-1]]
-    out_bytes = [c[2] * _SIZE[c[1]] for c in cs]
+    out_bytes = [c.n_out * plan.ITEM_BYTES[c.out_code] for c in cs]
     pool = [max([n for i, n in enumerate(out_bytes[:-1]) if i % 2 == p] or [0]) for p in (0, 1)]
-    pool = [n + -n % 4 for n in pool]  # both buffers word-aligned (feats writes int32)
+    pool = [n + -n % 4 for n in pool]  # both buffers word-aligned (features writes int32)
 
     recs: list[list] = []  # per call: its words, each an int or (tag, value) to relocate
     for i, c in enumerate(cs):
-        kind, a = c[0], c[4]
         group.clear()
         x = ("p", PIECE_R << 16) if i == 0 else ("b", (i - 1) % 2)
         y = ("p", PIECE_Y << 16) if i == len(cs) - 1 else ("b", i % 2)
-        head = [("c", ROUTINE[kind]), x]
-        if kind == "feats":
-            rec = head + [a[1], y]
-        elif kind == "featq":
-            rec = head + [t(a[1], "h"), y, c[2], t(a[2]), t(a[3], "b")]  # shifts 1..30 as bytes
-        elif kind in ("rawq", "gmp"):
-            rec = head + [0, y, a[1], a[2]]
-        elif kind == "gap":
-            rec = head + [0, y, a[1], a[2], a[3], a[4]]
-        elif kind in ("mpool", "apool"):
-            L, ch, k, st = a[1], a[2], a[3], a[4]
-            nt = len(range(0, (L - k) // st * st + 1, st))
-            rec = head + [0, y, nt, ch, k * ch, st * ch] + ([a[5], a[6]] if kind == "apool" else [])
-        elif kind == "dense":
-            rec = head + [t(a[1], "b"), y, 1, n_in[i], 1, 1, 0, c[2], 1, a[6], t(a[2]), t(a[3]), t(a[4])]
-            rec += [0] * _STATE_WORDS
-        else:  # conv: qa's parameter block
-            L, ci, k, st, pd = a[1], a[2], a[4], a[5], a[6]
-            lo_ = (L + 2 * pd - k) // st + 1
-            rec = head + [t(a[3], "b"), y, L, ci, k, st, pd, c[2] // lo_, lo_, a[11], t(a[7]), t(a[8]), t(a[9])]
-            rec += [0] * _STATE_WORDS
-        recs.append(rec)
-    # the class (amax) and the confidence (conf) of the logits: ex() returns them
+        w, words = _record(c, table)
+        recs.append([("c", ROUTINE[c.kernel][1]), x, w, y] + words)
+    # the class (argmax) and the confidence of the logits: ex() returns them
     group.clear()
-    tables.append(bytearray(_word_aligned(np.asarray(qm.exp_table, dtype="<i2").tobytes())))
-    logits = ("p", PIECE_Y << 16)
-    recs.append([("c", "AM"), logits, 0, 0, cs[-1][2]])
-    recs.append([("c", "CF"), logits, ("t", (len(tables) - 1, 0)), 0, cs[-1][2], len(qm.exp_table)])
+    logits, n_out = ("p", PIECE_Y << 16), cs[-1].n_out
+    recs.append([("c", "argmax"), logits, 0, 0] + params("amax", N=n_out))
+    recs.append([("c", "confidence"), logits, table(qm.exp_table, "h"), 0]
+                + params("conf", N=n_out, TABLE_SIZE=len(qm.exp_table)))
 
     n_relocs = sum(isinstance(w, tuple) for r in recs for w in r)
     buf_area = max(pool[0] + pool[1], 4 + 8 * n_relocs)
@@ -232,4 +246,4 @@ def build(qm: QModel) -> Blob:
     listing = np.asarray([len(relocs)] + [v for r in relocs for v in r], dtype="<i4").tobytes()
     pieces = [listing + bytes(buf_area - len(listing))] + [bytes(b) for b in bins]
     at = [place["r", i] for i in range(len(recs))]
-    return Blob(pieces=pieces, calls=at[:-2], outputs=at[-2:], relocs=relocs, n_out=cs[-1][2])
+    return Blob(pieces=pieces, calls=at[:-2], outputs=at[-2:], relocs=relocs, n_out=n_out)

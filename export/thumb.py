@@ -12,7 +12,10 @@ Syntax: unified, one or more ';'-separated instructions a line, labels `X:`,
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 CONDS = dict(eq=0, ne=1, hs=2, lo=3, mi=4, pl=5, vs=6, vc=7, hi=8, ls=9, ge=10, lt=11, gt=12, le=13)
 ALU = dict(ands=0, eors=1, lsls=2, lsrs=3, asrs=4, adcs=5, sbcs=6, rors=7, tst=8, cmp=10, cmn=11,
@@ -138,11 +141,19 @@ def encode(op: str, a: list[str], pc: int, labels: dict[str, int]) -> list[int]:
     raise AsmError("unknown instruction %s %s" % (op, ", ".join(a)))
 
 
-def _parse(lines: list[str]) -> tuple[list[list[tuple[int, str, list[str]]]], dict[str, int]]:
-    parsed, labels, pc = [], {}, 0
+def _parse(lines: list[str]) -> tuple[list[list[tuple[int, str, list[str]]]], dict[str, int], dict[str, int]]:
+    """Per line its (byte address, mnemonic, operands); the labels; the .equ symbols."""
+    parsed, labels, symbols, pc = [], {}, {}, 0
     for line in lines:
         items = []
-        for part in line.split("@")[0].split(";"):
+        code = line.split("@")[0]
+        equ = re.match(r"\s*\.equ\s+([A-Za-z_]\w*)\s*,\s*(\S+)\s*$", code)
+        if equ:
+            symbols[equ.group(1)] = int(equ.group(2), 0)
+            code = ""
+        elif re.match(r"\s*\.(global|body)\s", code):
+            code = ""  # entry points: see Source
+        for part in code.split(";"):
             m = re.match(r"\s*(?:([A-Za-z_]\w*):)?\s*(.*?)\s*$", part)
             if m.group(1):
                 if m.group(1) in labels:
@@ -154,18 +165,27 @@ def _parse(lines: list[str]) -> tuple[list[list[tuple[int, str, list[str]]]], di
                 items.append((pc, op.lower(), args))
                 pc += 4 if op == "bl" else 2
         parsed.append(items)
-    return parsed, labels
+    return parsed, labels, symbols
+
+
+def _substitute(args: list[str], symbols: dict[str, int]) -> list[str]:
+    """Operands with each '#NAME' (an .equ symbol) replaced by its value."""
+    def one(m):
+        if m.group(1) not in symbols:
+            raise AsmError("unknown symbol %s (define it with .equ)" % m.group(1))
+        return "#%d" % symbols[m.group(1)]
+    return [re.sub(r"#([A-Za-z_]\w*)", one, a) for a in args]
 
 
 def assemble(lines: list[str]) -> list[list[int]]:
     """Lines of ';'-separated instructions (labels 'X:') -> the halfwords of each line."""
-    parsed, labels = _parse(lines)
+    parsed, labels, symbols = _parse(lines)
     out = []
     for items in parsed:
         words = []
         for at, op, args in items:
             try:
-                words += encode(op, args, at, labels)
+                words += encode(op, _substitute(args, symbols), at, labels)
             except (AsmError, ValueError, IndexError, AttributeError) as e:
                 raise AsmError("cannot assemble '%s %s': %s" % (op, ", ".join(args), e)) from None
         out.append(words)
@@ -180,3 +200,63 @@ def labels_of(lines: list[str]) -> dict[str, int]:
 def assemble_bytes(lines: list[str]) -> bytes:
     """The machine code of `lines`, little-endian halfwords."""
     return b"".join(w.to_bytes(2, "little") for line in assemble(lines) for w in line)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A named piece of a source: `kind` "routine" (.global: a complete routine entered
+    with r0-r3 set and returning to lr) or "body" (.body: the body of a MicroPython
+    asm_thumb function, which falls off its end); halfword indices [start, end)."""
+
+    name: str
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """An assembly file: its halfwords, symbols (.equ), entries, and paragraph starts
+    (halfword index of each blank-line-separated block: one data() call each when a
+    firmware file embeds the code)."""
+
+    path: Path
+    words: tuple[int, ...]
+    symbols: dict
+    entries: dict
+    paragraphs: tuple[int, ...]
+
+    def code(self, name: str) -> tuple[int, ...]:
+        e = self.entries[name]
+        return self.words[e.start:e.end]
+
+
+@functools.cache
+def read(path) -> Source:
+    """Assembles the file at `path` (cached: sources do not change while we run).
+    An entry runs from its label to the next entry's label (or the end of the file)."""
+    path = Path(path)
+    lines = path.read_text(encoding="ascii").splitlines()
+    per_line = assemble(lines)
+    _, labels, symbols = _parse(lines)
+    words = [w for line in per_line for w in line]
+    marks = []
+    for line in lines:
+        m = re.match(r"\s*\.(global|body)\s+([A-Za-z_]\w*)\s*$", line.split("@")[0])
+        if m:
+            if m.group(2) not in labels:
+                raise AsmError("%s: entry %s has no label" % (path.name, m.group(2)))
+            marks.append((labels[m.group(2)] // 2, m.group(2), "routine" if m.group(1) == "global" else "body"))
+    marks.sort()
+    entries = {name: Entry(name, kind, at, end) for (at, name, kind), (end, _, _) in
+               zip(marks, marks[1:] + [(len(words), "", "")])}
+    paragraphs, at, blank = [], 0, True
+    for line, ws in zip(lines, per_line):
+        if not line.strip():
+            blank = True
+        elif ws:
+            if blank:
+                paragraphs.append(at)
+            blank = False
+        at += len(ws)
+    return Source(path, tuple(words), dict(symbols), entries, tuple(paragraphs))

@@ -15,25 +15,23 @@ to the app's buffers. Layouts and the memory budget: docs/firmware.md.
 
 from __future__ import annotations
 
-import ast
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from microbit_nn import __version__
 from microbit_nn.errors import MbnnError
+from microbit_nn.export import plan
 from microbit_nn.export.pysource import closure, minify, prune
-from microbit_nn.export.qmodel import (N_FEATURES, AvgPool1d, Conv1d, Dense, FeatureInput,
-                                       GlobalAvgPool, GlobalMaxPool, MaxPool1d, QModel)
+from microbit_nn.export.qmodel import FeatureInput, QModel
 from microbit_nn.firmware import FIRMWARE_DIR
 
 CHUNK = 960  # bytes per literal: well below the ~2,000 bytes the V1 still compiles
 HOP_MS = 250
 TARGETS = ("v1", "v2")
-ASM_KERNELS = ("dense", "conv")  # what firmware/qa.py provides
-APP_FILES = ("main.py", "app.py", "lo.py", "st.py")  # firmware/ files of the app
-_SIZE = {"b": 1, "h": 2, "i": 4}
+APP_FILES = ("main.py", "app.py", "st.py")  # firmware/ files of the app (and a loader: lo.py or le.py)
 TABLE = -1000  # a model.py argument TABLE - i is table i (no other argument is below -128)
 
 
@@ -50,7 +48,7 @@ class Tables:
         self.tables: list[tuple[str, bytes]] = []
 
     def __call__(self, code: str, values) -> str:
-        raw = np.asarray(values, dtype=np.int64).reshape(-1).astype("<i%d" % _SIZE[code]).tobytes()
+        raw = np.asarray(values, dtype=np.int64).reshape(-1).astype("<i%d" % plan.ITEM_BYTES[code]).tobytes()
         self.tables.append((code, raw))
         return "#%d#" % (len(self.tables) - 1)
 
@@ -69,9 +67,9 @@ class Tables:
         for k in self.order():
             code, raw = self.tables[k]
             if self.binary:
-                out.append("%r,%d" % (code, len(raw) // _SIZE[code]))
+                out.append("%r,%d" % (code, len(raw) // plan.ITEM_BYTES[code]))
             else:
-                step = CHUNK - CHUNK % _SIZE[code]
+                step = CHUNK - CHUNK % plan.ITEM_BYTES[code]
                 parts = [raw[i:i + step] for i in range(0, len(raw), step)] or [b""]
                 out.append("%r,%s" % (code, "+".join(repr(p) for p in parts)))
         return "Q=(\n" + "".join(e + ",\n" for e in out) + ")"
@@ -82,86 +80,62 @@ class Tables:
         return re.sub(r"#(\d+)#", lambda m: "%d" % (TABLE - where[int(m.group(1))]), src)
 
 
-# Kernels told their output size explicitly, so their output may be a bigger
-# buffer shared with other calls (dense takes len(x) and len(y); featq len(y)).
-POOLED = ("rawq", "conv", "mpool", "apool", "gap", "gmp")
+@dataclass
+class _Line:
+    """One call in model.py's flat L: kernel, output typecode, output size (-(k + 1):
+    call k's output buffer), where the output goes among the arguments, the arguments
+    (model.py source: 0 for the input and the output, "#k#" for table k)."""
+
+    kernel: str
+    out_code: str
+    size: int
+    y_at: int
+    args: list
+
+    def source(self) -> str:
+        return ",".join([repr(self.kernel), repr(self.out_code), "%d" % self.size, "%d" % self.y_at,
+                         "%d" % len(self.args)] + [a if isinstance(a, str) else "%d" % a for a in self.args])
 
 
-def _call(kernel: str, code: str, n_out: int, y_at: int, *args) -> list:
-    """[kernel, output typecode, output size, y position, the call's arguments with
-    0 standing for the input x and for the output y]."""
-    call = [0] + list(args)
-    call.insert(y_at, 0)
-    return [kernel, code, n_out, y_at, call]
+def _table_code(field: str, values: np.ndarray) -> str:
+    """How the Python kernels store a table field: int8 weights and shifts (1..30; qk only
+    indexes them), int32 bias and multipliers, feature offsets int16 when they fit."""
+    if field == "offset":
+        return "h" if np.abs(values).max(initial=0) < 32768 else "i"
+    return {"weights": "b", "shift": "b"}.get(field, "i")
 
 
-def _share(calls: list) -> None:
-    """Lets the outputs of POOLED calls share two buffers (a call's input and output
-    never share one): the first call of a pair allocates the bigger size, a later one
-    gets -(k + 1) as its size, meaning "call k's output buffer"."""
-    pool = [None] * len(calls)
-    for i, c in enumerate(calls):
-        if c[0] in POOLED and i + 1 < len(calls) and calls[i + 1][0] not in ("dense", "featq"):
+def _lines(qm: QModel, tbl: Tables) -> list[_Line]:
+    """The calls of `qm` as model.py lines for the Python kernels, outputs shared."""
+    out = []
+    for c in plan.calls(qm):
+        args = []
+        for name, v in zip(c.QK_ARGS, c.qk_args()):
+            args.append(0 if name in ("x", "y") else tbl(_table_code(name, v), v) if isinstance(v, np.ndarray) else int(v))
+        out.append(_Line(c.kernel, c.out_code, c.n_out, c.QK_ARGS.index("y"), args))
+    _share(out)
+    return out
+
+
+def _share(lines: list[_Line]) -> None:
+    """Lets the outputs of calls sized by an argument share two buffers (a call's input
+    and output never share one): the first call of a pair allocates the bigger size, a
+    later one gets -(k + 1) as its size, meaning "call k's output buffer"."""
+    pool = [None] * len(lines)
+    for i, c in enumerate(lines):
+        if c.kernel in plan.SIZED_BY_ARGUMENT and i + 1 < len(lines) and lines[i + 1].kernel not in ("dense", "featq"):
             pool[i] = 1 if i and pool[i - 1] == 0 else 0
     for p in (0, 1):
-        users = [i for i in range(len(calls)) if pool[i] == p]
+        users = [i for i in range(len(lines)) if pool[i] == p]
         if users:
-            calls[users[0]][2] = max(calls[i][2] for i in users)
+            lines[users[0]].size = max(lines[i].size for i in users)
             for i in users[1:]:
-                calls[i][2] = -(users[0] + 1)
+                lines[i].size = -(users[0] + 1)
 
 
-def _source(c: list) -> str:
-    """One call in model.py's flat L: kernel, typecode, size, y position, n, n arguments."""
-    args = [a if isinstance(a, str) else "%d" % int(a) for a in c[4]]
-    return ",".join([repr(c[0]), repr(c[1]), "%d" % c[2], "%d" % c[3], "%d" % len(args)] + args)
-
-
-def steps(qm: QModel, tbl=None, asm=ASM_KERNELS) -> list[tuple[str, str]]:
-    """The kernel calls of `qm`, input stage first, as (kernel name, model.py source);
-    `tbl` writes the tables (default: bytes literals). Shifts (1..30) are int8 tables
-    for the kernels qk runs (it only indexes them), int32 for those in `asm` (qa loads
-    words), and feature offsets int16 when they fit: the V1 needs every byte."""
-    out = calls(qm, tbl or Tables(), asm)
-    _share(out)
-    return [(c[0], _source(c)) for c in out]
-
-
-def calls(qm: QModel, tbl: Tables, asm=ASM_KERNELS) -> list[list]:
-    """The kernel calls of `qm` as [kernel, output typecode, output size, y position,
-    arguments] (see `_call`), each output its own buffer; table arguments are `tbl`'s
-    placeholders "#k#" (see steps)."""
-    shapes, sizes = qm.activation_shapes(), qm.activation_sizes()
-    if isinstance(qm.input, FeatureInput):
-        f = qm.input
-        out = [_call("feats", "i", N_FEATURES, 2, qm.window),
-               _call("featq", "b", N_FEATURES, 4, tbl("h" if np.abs(f.offset).max() < 32768 else "i", f.offset),
-                          tbl("i", f.mult), tbl("b", f.shift))]
-    else:
-        out = [_call("rawq", "b", 3 * qm.window, 3, 3 * qm.window, qm.input.shift)]
-    for i, l in enumerate(qm.layers):
-        n = sizes[i + 1]
-        L, c = shapes[i] if len(shapes[i]) == 2 else (0, 0)
-        if isinstance(l, (Dense, Conv1d)):
-            kernel = "dense" if isinstance(l, Dense) else "conv"
-            w, b, m = tbl("b", l.w), tbl("i", l.b), tbl("i", l.mult)
-            s = tbl("i" if kernel in asm else "b", l.shift)
-            lo = 0 if l.relu else -128
-            if isinstance(l, Dense):
-                out.append(_call("dense", "b", n, 5, w, b, m, s, lo))
-            else:
-                out.append(_call("conv", "b", n, 10, L, c, w, l.w.shape[1], l.stride, l.pad, b, m, s, lo))
-        elif isinstance(l, MaxPool1d):
-            out.append(_call("mpool", "b", n, 5, L, c, l.k, l.stride))
-        elif isinstance(l, AvgPool1d):
-            out.append(_call("apool", "b", n, 7, L, c, l.k, l.stride, l.mult, l.shift))
-        elif isinstance(l, GlobalAvgPool):
-            out.append(_call("gap", "b", n, 5, L, c, l.mult, l.shift))
-        elif isinstance(l, GlobalMaxPool):
-            out.append(_call("gmp", "b", n, 3, L, c))
-        else:
-            raise MbnnError("cannot export layer %s: re-train with an mlp or cnn model" % type(l).__name__)
-    return out
+def buffer_bytes(qm: QModel) -> list[int]:
+    """Byte sizes of the output buffers the Python build allocates (shared ones once)."""
+    return [ln.size * plan.ITEM_BYTES[ln.out_code] for ln in _lines(qm, Tables()) if ln.size > 0]
 
 
 def _names(items) -> str:
@@ -173,23 +147,22 @@ def _names(items) -> str:
     return repr(",".join(items))
 
 
-def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, asm=ASM_KERNELS,
-                 blob=None) -> str:
+def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, blob=None) -> str:
     """The text of model.py for `qm` (MicroPython 1.9 and CPython): plain data that
-    firmware/lo.py turns into arrays and kernel calls.
+    the loader (firmware/lo.py, or le.py for the engine) turns into arrays and calls.
 
-    Tables are bytes literals in Q unless `tables` is a binary `Tables`: then
-    Q gives their sizes and the bytes go to model.bin (`tables.data`), which
-    the device reads with readinto into arrays of the exact size (docs/firmware.md).
-    `asm`: the kernels qa runs on the device (see steps). With `blob` (an
-    export/engine.py Blob: p.bin) the calls and tables are in the blob, and
-    model.py gives the logits' size Y, the sizes of p.bin's pieces S, and where
-    the call records are (Z) and those of amax and conf (O).
+    For the Python kernels: `L` lists the calls, `E` the exp table, and `Q` the
+    tables as bytes literals, or with a binary `tables` their sizes, the bytes going
+    to model.bin (`tables.data`), which the device reads with readinto into
+    arrays of the exact size (docs/firmware.md). With `blob` (an export/engine.py
+    Blob: p.bin) the calls and tables are in the blob, and model.py gives the
+    logits' size Y, the sizes of p.bin's pieces S, and where the call records are
+    (Z) and those of argmax and confidence (O).
     """
     qm.validate()
     tbl = tables or Tables()
     if blob is None:
-        body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [src + "," for _, src in steps(qm, tbl, asm)] + [")"]
+        body = ["E=%s" % tbl("h", qm.exp_table), "L=("] + [ln.source() + "," for ln in _lines(qm, tbl)] + [")"]
     else:
         body = ["Y=%d" % blob.n_out, "S=(%s,)" % ",".join("%d" % len(p) for p in blob.pieces),
                 "Z=(%s,)" % ",".join("%d" % v for v in blob.calls), "O=(%d,%d)" % tuple(blob.outputs)]
@@ -214,76 +187,61 @@ def _firmware(name: str) -> str:
         raise MbnnError("firmware file %s is missing or damaged: reinstall microbit-nn" % name) from None
 
 
-def code_words(src: str, name: str = "_c") -> list[int]:
-    """The Thumb halfwords of the data() calls in asm function `name` of `src`, in order."""
-    fn = next((d for d in ast.walk(ast.parse(src)) if isinstance(d, ast.FunctionDef) and d.name == name), None)
-    if fn is None:
-        raise MbnnError("a firmware file has no %s: reinstall microbit-nn" % name)
-    calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "data"]
-    calls.sort(key=lambda n: (n.lineno, n.col_offset))
-    return [int(ast.literal_eval(a)) for c in calls for a in c.args[1:]]
-
-
 def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict[str, list[str]]:
-    """Which kernels each part of the device provides: {"engine": [...], "qa": [...], "qk": [...]}.
+    """Which kernels run where on the device: {"engine": [...], "qk": [...]}.
 
-    qk keeps only the functions the model calls (each costs heap, and the
-    filesystems are small: 28 KB on the V1, 20 KB on the V2). The V2 gets qa
-    (compiled there; plenty of heap), and its qk keeps dense/conv too (the
-    simulated device runs V2 files under CPython, where qa is unavailable).
-    The V1 runs the whole model in the engine (export/engine.py: machine code,
-    call records and tables in p.bin) unless `asm` is false or the engine
-    cannot run the model; then every kernel is Python (qk, with qf or ft).
+    Both boards run the whole model in the engine (export/engine.py: machine
+    code, call records and tables in p.bin) unless `asm` is false or the
+    engine cannot run the model: then every kernel is Python (qk.py, ft.py),
+    and qk keeps only the functions the model calls (each costs heap, and the
+    filesystems are small: 28 KB on the V1, 20 KB on the V2).
     """
     from microbit_nn.export import engine
 
-    used = {k for k, _ in steps(qm)} | {"amax", "conf"}
-    src = _firmware("qk.py")
-    has_qa = (Path(FIRMWARE_DIR) / "qa.py").is_file()
-    if target == "v2":
-        return {"engine": [], "qa": list(ASM_KERNELS) if has_qa else [], "qk": closure(src, used)}
+    if target not in TARGETS:
+        raise MbnnError("unknown target %r: use v1 or v2" % target)
+    kernels = plan.kernels(qm)
     if asm is None:
         asm = engine.supports(qm)
     elif asm:
         engine.build(qm)  # MbnnError saying why the engine cannot run it
     if asm:
-        return {"engine": [k for k, _ in steps(qm)] + ["amax", "conf"], "qa": [], "qk": []}
-    return {"engine": [], "qa": [], "qk": closure(src, used)}
+        return {"engine": kernels + ["amax", "conf"], "qk": []}
+    return {"engine": [], "qk": closure(_firmware("qk.py"), set(kernels) | {"amax", "conf"})}
+
+
+def kernels_name(files: dict) -> str:
+    """What runs the model in a build: "engine" (machine code) or "python"."""
+    return "engine" if "p.bin" in files else "python"
 
 
 def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None) -> dict[str, bytes]:
-    """Every file the device needs, name -> bytes: main.py, kernels, model.py, selftest.
-
-    `asm` (V1 only): run the model in the engine (default: when it can, see
-    kernel_plan) or, false, in Python. Raises MbnnError for an unknown target
-    or a model that cannot be written.
+    """Every file the device needs, name -> bytes: main.py, the app, its loader, the
+    model, the selftest. The same for the V1 and the V2 (the engine's Thumb-1 code
+    runs on both). `asm`: run the model in the engine (default: when it can, see
+    kernel_plan) or, false, in Python. Raises MbnnError for an unknown target or
+    a model that cannot be written.
     """
-    if target not in TARGETS:
-        raise MbnnError("unknown target %r: use v1 or v2" % target)
     from microbit_nn.export import engine, goldens  # goldens imports the numpy reference
 
-    plan = kernel_plan(qm, target, asm)
+    kp = kernel_plan(qm, target, asm)
     files = {n: minify(_firmware(n)) for n in APP_FILES}
-    if plan["qa"]:
-        files["qa.py"] = minify(prune(_firmware("qa.py"), ["_a", "_c"] + plan["qa"]))
-    if plan["qk"]:
-        files["qk.py"] = minify(prune(_firmware("qk.py"), plan["qk"]))
-    blob = engine.build(qm) if plan["engine"] else None
+    blob = engine.build(qm) if kp["engine"] else None
     if blob:
-        # the engine's loaders (firmware/le.py) replace lo.py's li, lt and lb
-        files["lo.py"] = minify(prune(_firmware("lo.py"), ["z"]) + _firmware("le.py"))
-    if isinstance(qm.input, FeatureInput) and blob is None:
-        files["ft.py"] = minify(_firmware("ft.py"))
-        if (Path(FIRMWARE_DIR) / "qf.py").is_file():
-            files["qf.py"] = minify(_firmware("qf.py"))
+        files["lo.py"] = minify(_firmware("le.py"))  # the engine's loader, under the name app.py imports
+    else:
+        files["lo.py"] = minify(_firmware("lo.py"))
+        files["qk.py"] = minify(prune(_firmware("qk.py"), kp["qk"]))
+        if isinstance(qm.input, FeatureInput):
+            files["ft.py"] = minify(_firmware("ft.py"))
     tables = Tables(binary=blob is None)  # the V2's filesystem (20 KB) is smaller than the V1's
-    files["model.py"] = model_source(qm, hop_ms, tables, plan["qa"], blob)
+    files["model.py"] = model_source(qm, hop_ms, tables, blob)
     out = {k: v.encode("ascii") for k, v in files.items()}
     if blob:
         out["p.bin"] = b"".join(blob.pieces)  # firmware/le.py reads it
     else:
         out["model.bin"] = bytes(tables.data)
-    out["st.bin"] = goldens.golden_file(qm, plan)
+    out["st.bin"] = goldens.golden_file(qm, kp)
     return out
 
 

@@ -30,8 +30,8 @@ def cl(p, q):
 
 
 def li():
-    # loads with lo.py (a module of its own: see there): D K F (the kernel
-    # modules qa, qk, ft; 0 when absent) and M (the model)
+    # loads with lo.py (a module of its own: see there): K F (the kernel
+    # modules qk, ft; 0 when absent), M (the model), X (what runs it)
     import lo
     lo.li(globals())
     lo.li = 0
@@ -58,11 +58,17 @@ def go():
     import os
     if 'st.on' in os.listdir():
         return 1
-    li()
-    li = 0
-    gc.collect()
-    ld()
-    ld = 0
+    try:
+        li()
+        li = 0
+        gc.collect()
+        ld()
+        ld = 0
+    except Exception as x:
+        # the model did not load (e.g. p.bin missing or short): say so and
+        # end main.py, so the board stays at the REPL for the next deploy
+        print('E', 'no model', repr(x), 'redeploy')
+        return
     gc.collect()
     N = len(R)
     W = N // 3
@@ -109,7 +115,7 @@ def go():
                 if c == b'g':
                     print('I free', gc.mem_free())
                 else:
-                    print('I mbnn', M.V, M.K, W, M.T, M.P, gc.mem_free(), M.C)
+                    print('I mbnn', M.V, M.K, W, M.T, M.P, gc.mem_free(), M.C, X)
             elif c == b't':
                 # the selftest needs the heap this loop holds: main.py runs
                 # it instead after a reset

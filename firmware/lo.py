@@ -1,4 +1,5 @@
-# Loaders of the app (firmware/app.py calls them once, then drops them):
+# Loaders of the app's all-Python build (firmware/app.py calls them once,
+# then drops them; the engine build ships le.py under this name instead):
 # a module of their own, since app.py with them needs more heap to compile
 # than the V1 has. li(g) imports the kernel modules and the model, lt(g)
 # makes the tables, lb(g) the buffers and binds the kernel calls; g is the
@@ -16,11 +17,10 @@ try:
 
     @micropython.asm_thumb
     def rv(r0, r1, r2):
-        #: lsls r1, r1, #1; lsls r2, r2, #1; adds r1, r0, r1; adds r2, r0, r2
-        #: L: subs r2, #2; cmp r1, r2; bhs X; ldrh r3, [r1, #0]; ldrh r0, [r2, #0]
-        #: strh r0, [r1, #0]; strh r3, [r2, #0]; adds r1, #2; b L; X: movs r0, #0
-        data(2, 0x0049, 0x0052, 0x1841, 0x1882, 0x3A02, 0x4291, 0xD205, 0x880B,
-             0x8810, 0x8008, 0x8013, 0x3102, 0xE7F6, 0x2000)
+        #<asm loader.s rv
+        data(2, 0x0049, 0x0052, 0x1841, 0x1882, 0x3A02, 0x4291, 0xD205, 0x880B, 0x8810, 0x8008,
+             0x8013, 0x3102, 0xE7F6, 0x2000)
+        #>
 except (ImportError, AttributeError):
     def rv(R, i, j):
         j -= 1
@@ -33,29 +33,20 @@ except (ImportError, AttributeError):
 
 
 def li(g):
-    # Imports the kernel modules the device has, biggest compile first (each
-    # compile needs a large free block): qa, qf or ft (mlp), qk; then the
-    # model. Sets D K F (the modules qa, qk, qf/ft; 0 when absent), M, rv.
-    D = F = 0
+    # Imports the Python kernels, biggest compile first (each compile needs a
+    # large free block): ft (mlp only), qk; then the model. Sets K F (the
+    # modules qk, and ft or 0), M, rv and X (what runs the model: the banner
+    # says it).
+    F = 0
     try:
-        import qa as D
-    except Exception:
-        pass
-    gc.collect()
-    # qf: the features in machine code (faster, and less heap than ft); it
-    # raises ImportError off MicroPython; neither file is there for a cnn
-    try:
-        import qf as F
+        import ft as F
     except ImportError:
-        try:
-            import ft as F
-        except ImportError:
-            pass
+        pass
     gc.collect()
     import qk as K
     gc.collect()
     import model as M
-    g.update(D=D, K=K, F=F, M=M, rv=rv)
+    g.update(K=K, F=F, M=M, rv=rv, X='python')
 
 
 def z(c, n):
@@ -119,7 +110,7 @@ def lb(g):
         O.append(y)
         a[L[i + 3]] = y
         f = L[i]
-        Z.append((getattr(g['D'], f, 0) or getattr(g['K'], f, 0) or getattr(g['F'], f), tuple(a)))
+        Z.append((getattr(g['K'], f, 0) or getattr(g['F'], f), tuple(a)))
         i += 5 + L[i + 4]
     M.L = 0
     K = g['K']

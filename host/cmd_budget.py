@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         if args.target != "v1":
             raise MbnnError("only the V1 can be measured (there is no V2 emulator): drop --measure")
         try:
-            B.measure(qm, b)
+            from microbit_nn.host.heap import measure
+
+            measure(qm, b)
         except MbnnError as e:
             if args.json:
                 print(json.dumps(dict(b.as_dict(), error=str(e))))

@@ -67,7 +67,8 @@ def parse_line(line: str) -> tuple[str, object] | None:
         if v is None:
             return None
         return "I", {"version": rest[1], "kind": rest[2], "window": v[0], "period_ms": v[1], "hop_ms": v[2],
-                     "free": v[3], "classes": rest[7].split(",")}
+                     "free": v[3], "classes": rest[7].split(","),
+                     "kernels": rest[8] if len(rest) > 8 else "unknown"}
     if tag == "I" and len(rest) == 2 and rest[0] == "free":
         v = _ints(rest[1:])
         return ("F", v[0]) if v else None
@@ -216,6 +217,9 @@ class Device:
                 continue
             if ev[0] in kinds:
                 return ev
+            if ev[0] == "E" and ev[1].startswith("no model"):
+                raise MbnnError(f"the model on the micro:bit did not load ({ev[1][9:].replace(' redeploy', '')}): "
+                                "copy it again with 'mbnn deploy MODEL', or flash a new .hex with 'mbnn build' + 'mbnn flash'")
             if ev[0] == "E":
                 raise MbnnError(f"the micro:bit answered {line!r} with an error: {ev[1]}" if line else
                                f"the micro:bit reported an error: {ev[1]}")

@@ -103,10 +103,10 @@ MODELS = dict(models())
 @pytest.mark.parametrize("target", ["v1", "v2"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_device_files_compute_the_reference(device, name, target, bitexact):
-    """Under CPython: the V2 files, and the V1's Python build (asm=False); the V1's
-    engine build is machine code and runs on the emulator (test_export_engine.py)."""
+    """Under CPython: the all-Python build (asm=False) of both boards; the engine build
+    is machine code and runs on the emulator (test_export_engine.py)."""
     qm = MODELS[name]
-    app = device(W.device_files(qm, target, asm=False if target == "v1" else None))
+    app = device(W.device_files(qm, target, asm=False))
     rng = np.random.default_rng(hash(name) % 1000)
     windows = np.concatenate([rng.integers(-2500, 2500, (6, qm.window, 3)),
                               rng.integers(-32768, 32768, (2, qm.window, 3))])
@@ -145,20 +145,26 @@ def test_plans_per_target():
     mlp, cnn = random_qmodel("mlp"), random_qmodel("cnn")
     v1 = W.device_files(cnn, "v1")  # the engine: machine code, no Python kernels at all
     assert "p.bin" in v1 and not {"model.bin", "qa.py", "qk.py", "ft.py", "qf.py"} & set(v1)
-    assert W.kernel_plan(cnn, "v1") == {"engine": ["rawq", "conv", "conv", "gmp", "dense", "amax", "conf"],
-                                        "qa": [], "qk": []}
+    assert W.kernel_plan(cnn, "v1") == {"engine": ["rawq", "conv", "conv", "gmp", "dense", "amax", "conf"], "qk": []}
+    assert W.kernels_name(v1) == "engine" and b"def ex(" in v1["lo.py"]  # le.py, whole, as lo.py
     py = W.device_files(cnn, "v1", asm=False)
-    assert "model.bin" in py and "qa.py" not in py and "p.bin" not in py
+    assert "model.bin" in py and "qa.py" not in py and "p.bin" not in py and W.kernels_name(py) == "python"
     assert {d.name for d in ast.parse(py["qk.py"].decode()).body if isinstance(d, ast.FunctionDef)} == \
         set(W.kernel_plan(cnn, "v1", asm=False)["qk"]) >= {"conv", "dense", "gmp", "rawq", "amax", "conf"}
-    v2 = W.device_files(mlp, "v2")
-    assert "model.bin" in v2 and "qa.py" in v2 and "ft.py" in v2
-    assert W.kernel_plan(mlp, "v2") == {"engine": [], "qa": ["dense", "conv"],
-                                        "qk": ["rq", "dense", "amax", "featq", "conf"]}
+    assert W.kernel_plan(mlp, "v1", asm=False)["qk"] == ["rq", "dense", "amax", "featq", "conf"]
     with pytest.raises(MbnnError, match="v1 or v2"):
         W.device_files(mlp, "v3")
     pools = MODELS["pools"]  # max and average pooling: the engine has them too
     assert {"mpool", "apool"} <= set(W.kernel_plan(pools, "v1")["engine"])
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("asm", [None, False])
+def test_v1_and_v2_get_the_same_files(kind, asm):
+    """One engine (and one Python build) on both boards: the V2 runs what the emulated
+    V1 proves, byte for byte."""
+    qm = random_qmodel(kind)
+    assert W.device_files(qm, "v1", asm=asm) == W.device_files(qm, "v2", asm=asm)
 
 
 def test_bad_names_refused():

@@ -255,34 +255,6 @@ def test_import_qa_raises_importerror_under_cpython():
         firmware.load("qa")
 
 
-# --- the "#:" listing in qa.py assembles to its data() words -----------------
-
-def asm_functions(src: str) -> dict[str, tuple[list[str], list[list[int]]]]:
-    """name -> ("#:" listing lines, data() words of each line) of every asm function."""
-    out, name = {}, None
-    for line in src.splitlines():
-        m = re.match(r"\s*def (\w+)\(", line)
-        if m:
-            name = m.group(1)
-        t = line.strip()
-        if name and t.startswith("#: "):
-            out.setdefault(name, ([], []))[0].append(t[3:])
-        elif name and t.startswith("data(2, "):
-            out.setdefault(name, ([], []))[1].append([int(v, 0) for v in t[8:-1].split(",")])
-    return out
-
-
-def test_qa_listing_assembles_to_its_data_words():
-    with open(os.path.join(FIRMWARE_DIR, "qa.py")) as fh:
-        funcs = asm_functions(fh.read())
-    assert set(funcs) >= {"_a", "_c"}
-    for name, (listing, words) in funcs.items():
-        if not words:
-            continue
-        assert len(listing) == len(words), f"{name}: one '#:' line above each data() line"
-        assert assemble(listing) == words, f"{name}: '#:' listing and data() words differ"
-
-
 # --- instruction counts on the emulated V1 ------------------------------------
 
 def heap_bench_main(first: str, second: str) -> str:

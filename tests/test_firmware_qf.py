@@ -40,42 +40,6 @@ from microbit_nn.export.thumb import assemble
 MAX_WORDS_PER_CALL = 64
 
 
-def qf_listing() -> tuple[list[str], list[list[int]]]:
-    """qf._f's "#:" lines and the words under each, checked to be exactly its data() calls."""
-    with open(os.path.join(FIRMWARE_DIR, "qf.py")) as fh:
-        src = fh.read()
-    body = src[src.index("def _f("):src.index("except AttributeError")]
-    listing, words = [], []
-    for line in body.splitlines():
-        t = line.strip()
-        if t.startswith("#: "):
-            listing.append(t[3:])
-            words.append([])
-        elif not t.startswith("#") and re.search(r"0x[0-9A-Fa-f]", t):
-            assert listing, "words before the first '#:' line"
-            words[-1] += [int(v, 16) for v in re.findall(r"0x([0-9A-Fa-f]+)", t)]
-    fn = next(n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.FunctionDef) and n.name == "_f")
-    calls = [st.value for st in fn.body]
-    assert all(c.func.id == "data" and c.args[0].value == 2 for c in calls), "only data(2, ...) calls"
-    assert max(len(c.args) - 1 for c in calls) <= MAX_WORDS_PER_CALL
-    assert [a.value for c in calls for a in c.args[1:]] == [w for line in words for w in line]
-    return listing, words
-
-
-def test_qf_listing_assembles_to_its_data_words():
-    listing, words = qf_listing()
-    assert listing and all(words), "words under every '#:' line"
-    assert assemble(listing) == words, "'#:' listing and data() words differ"
-
-
-@needs_llvm
-def test_qf_listing_agrees_with_llvm_mc(tmp_path):
-    """The whole listing, assembled by LLVM for ARMv6-M, gives the same halfwords."""
-    listing, words = qf_listing()
-    b = llvm_bytes(listing, tmp_path)
-    assert [b[i] | b[i + 1] << 8 for i in range(0, len(b), 2)] == [w for line in words for w in line]
-
-
 def test_import_qf_raises_importerror_under_cpython():
     from microbit_nn import firmware
 

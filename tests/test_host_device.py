@@ -318,3 +318,10 @@ def test_client_against_the_real_app_in_the_emulator(rng, qmodel_factory):
         dev.raw(False)
         results = dev.selftest(timeout=120.0)
         assert results and all(ok for _, ok, _ in results), [r for r in results if not r[1]]
+
+
+def test_a_model_that_did_not_load_says_deploy():
+    port = FakePort(scripted(b"E no model OSError(2,) redeploy\r\n"))
+    dev = Device(port, timeout=2.0)
+    with pytest.raises(MbnnError, match=r"did not load \(OSError\(2,\)\): copy it again with 'mbnn deploy MODEL'"):
+        dev.wait_banner(timeout=2.0)

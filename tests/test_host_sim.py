@@ -181,7 +181,7 @@ def test_real_app_replays_like_the_reference(rng, qmodel_factory):
     from microbit_nn.export import reference
 
     qm = qmodel_factory("mlp", rng)
-    files = writer.device_files(qm, "v2")
+    files = writer.device_files(qm, "v2", asm=False)  # Python: the engine is machine code
     windows = rng.integers(-1500, 1500, size=(3, qm.window, 3))
     with SimDevice(files) as sim:
         ser = discover.open_port(sim.port)
