@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.export import names
 from microbit_nn.export.plan import calls
 from microbit_nn.export.qmodel import Conv1d, Dense, FeatureInput, QModel
 from microbit_nn.export.writer import kernel_plan
@@ -115,6 +116,10 @@ def estimate(qm: QModel, target: str = "v1", asm: bool | None = None) -> Budget:
         code += FEAT_COST if isinstance(qm.input, FeatureInput) else 0
         tables = sum(_arr(n) for n in _tables(qm))
         buffers = sum(_arr(n) for n in [6 * qm.window] + buffer_bytes(qm)) + STEP_COST * len(calls(qm))
+    # the class names (one string, export/names.py's forms) and the icon list G; the
+    # calibration models' names are counted too, so this errs on the safe side
+    forms = names.check(qm.classes)
+    tables += _arr(len(",".join(forms))) + _arr(4 * (len(forms) + 1))
     base = V1_BASE if target == "v1" else V2_HEAP
     free = base - code - tables - buffers - INFERENCE_COST
     files = device_files(qm, target, asm=asm)

@@ -4,7 +4,7 @@
 reads one at a time so the V1 heap only ever holds one test. Every kernel the
 device has (`plan`, from writer.kernel_plan) gets seeded random inputs with
 edge cases, and the whole exported model runs on a few windows. st.py runs a
-kernel test with every device module that has the function (qk, qa, ft).
+kernel test with every device module that has the function (qk, ft).
 Record layout (little-endian):
 
     kind (u8: 0 end, 1 kernel call, 2 whole model)
@@ -133,9 +133,10 @@ def model_records(qm: QModel, rng: np.random.Generator, kernels, n_windows: int 
 
 
 def golden_file(qm: QModel, plan: dict, seed: int = 5) -> bytes:
-    """The bytes of st.bin for `qm` and the device's kernels `plan` ({"qk": [...], "qa": [...]})."""
+    """The bytes of st.bin for `qm` and the device's kernels `plan` (writer.kernel_plan:
+    {"engine": [...], "qk": [...]})."""
     rng = np.random.default_rng(seed)
-    ks = set(plan.get("qk", [])) | set(plan.get("qa", []))
+    ks = set(plan.get("qk", []))
     # the engine runs the whole model in machine code: more windows through it
     n = 6 if plan.get("engine") else 2
     return b"".join(kernel_records(rng, ks) + model_records(qm, rng, ks, n_windows=n)) + b"\x00"

@@ -23,7 +23,7 @@ import numpy as np
 
 from microbit_nn import __version__
 from microbit_nn.errors import MbnnError
-from microbit_nn.export import plan
+from microbit_nn.export import names, plan
 from microbit_nn.export.pysource import closure, minify, prune
 from microbit_nn.export.qmodel import FeatureInput, QModel
 from microbit_nn.firmware import FIRMWARE_DIR
@@ -138,13 +138,14 @@ def buffer_bytes(qm: QModel) -> list[int]:
     return [ln.size * plan.ITEM_BYTES[ln.out_code] for ln in _lines(qm, Tables()) if ln.size > 0]
 
 
-def _names(items) -> str:
-    """The names joined by commas, as a Python literal; MbnnError for one the device cannot take."""
+def _icons(items) -> str:
+    """The icons (micro:bit Image names or one character) as a Python literal; MbnnError
+    for one the device cannot show."""
     for s in items:
         if not s or any(ch in s for ch in " ,'\"\\") or not s.isascii() or not s.isprintable():
-            raise MbnnError("class or icon name %r cannot go on the micro:bit: use ASCII names "
-                            "without spaces, quotes or commas" % s)
-    return repr(",".join(items))
+            raise MbnnError("icon %r cannot go on the micro:bit: use a micro:bit Image name (e.g. HAPPY) "
+                            "or one ASCII character" % s)
+    return repr(tuple(items))
 
 
 def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, blob=None) -> str:
@@ -170,8 +171,8 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
         "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
         "V=%r" % __version__,
         "K=%r" % qm.kind,
-        "C=%s" % _names(qm.classes),
-        "G=%r" % (_names(qm.icons) and tuple(qm.icons),),
+        "C=%r" % ",".join(names.check(qm.classes)),  # ASCII forms (export/names.py)
+        "G=%s" % _icons(qm.icons),
         "W=%d" % qm.window,
         "T=%d" % qm.period_ms,
         "P=%d" % int(hop_ms),

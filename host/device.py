@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.export.names import real_name
 from microbit_nn.host.serialio import LineReader, send_line
 
 MAX_LINE = 80  # protocol limit, both directions
@@ -67,7 +68,7 @@ def parse_line(line: str) -> tuple[str, object] | None:
         if v is None:
             return None
         return "I", {"version": rest[1], "kind": rest[2], "window": v[0], "period_ms": v[1], "hop_ms": v[2],
-                     "free": v[3], "classes": rest[7].split(","),
+                     "free": v[3], "classes": [real_name(c) for c in rest[7].split(",")],
                      "kernels": rest[8] if len(rest) > 8 else "unknown"}
     if tag == "I" and len(rest) == 2 and rest[0] == "free":
         v = _ints(rest[1:])

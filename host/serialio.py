@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from microbit_nn.errors import MbnnError
 
-MAX_LINE = 256  # bytes; the protocol's longest line is far shorter
+MAX_LINE = 4096  # bytes: the banner holds every class name (up to 40 characters each, %XX-encoded)
 POLL = 0.05  # seconds a single read may block, so timeouts stay responsive
 
 

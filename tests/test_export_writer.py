@@ -167,10 +167,14 @@ def test_v1_and_v2_get_the_same_files(kind, asm):
     assert W.device_files(qm, "v1", asm=asm) == W.device_files(qm, "v2", asm=asm)
 
 
-def test_bad_names_refused():
-    qm = random_qmodel("mlp")
-    qm.classes[0] = "a,b"
-    with pytest.raises(MbnnError, match="commas"):
+def test_free_form_names_go_on_the_device_in_ascii_form():
+    qm = random_qmodel("mlp", n_classes=3)
+    qm.classes = ["Not a spell", "Jumping up&down", "café"]
+    ns: dict = {}
+    exec(compile(W.model_source(qm), "model.py", "exec"), ns)
+    assert ns["C"] == "Not_a_spell,Jumping_up%26down,caf%C3%A9" and ns["C"].isascii()
+    qm.icons[0] = "two words"
+    with pytest.raises(MbnnError, match="icon 'two words' cannot go"):
         W.model_source(qm)
 
 

@@ -93,8 +93,12 @@ def test_parse_bench_refuses_a_crash():
         cb.parse_bench("B m 0 ft feats\nB s 0 1 5 0\nTraceback\nMemoryError:", ["feats", "featq"])
 
 
-def test_target_v2_is_refused(mlp):
-    with pytest.raises(MbnnError, match="no V2 emulator"):
+def test_target_v2_is_refused_when_its_files_differ(mlp, monkeypatch):
+    """Nothing emulates a V2: its figures exist only while it gets the V1's very files."""
+    real = cb.device_files
+    monkeypatch.setattr(cb, "device_files", lambda qm, target, **k: dict(real(qm, target, **k), **(
+        {"x.py": b"1"} if target == "v2" else {})))
+    with pytest.raises(MbnnError, match="differs from the V1's and nothing emulates a V2"):
         cb.bench(mlp, "m", target="v2")
 
 
