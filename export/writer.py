@@ -24,6 +24,7 @@ import numpy as np
 from microbit_nn import __version__
 from microbit_nn.errors import MbnnError
 from microbit_nn.export import names, plan
+from microbit_nn.export.program import check as check_program
 from microbit_nn.export.pysource import closure, minify, prune
 from microbit_nn.export.qmodel import FeatureInput, QModel
 from microbit_nn.firmware import FIRMWARE_DIR
@@ -216,12 +217,14 @@ def kernels_name(files: dict) -> str:
     return "engine" if "p.bin" in files else "python"
 
 
-def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None) -> dict[str, bytes]:
+def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None,
+                 program: str | None = None) -> dict[str, bytes]:
     """Every file the device needs, name -> bytes: main.py, the app, its loader, the
     model, the selftest. The same for the V1 and the V2 (the engine's Thumb-1 code
     runs on both). `asm`: run the model in the engine (default: when it can, see
-    kernel_plan) or, false, in Python. Raises MbnnError for an unknown target or
-    a model that cannot be written.
+    kernel_plan) or, false, in Python. `program`: the source of the user's program
+    (export/program.py), shipped as program.py with firmware/ev.py. Raises MbnnError
+    for an unknown target or a model or program that cannot be written.
     """
     from microbit_nn.export import engine, goldens  # goldens imports the numpy reference
 
@@ -243,6 +246,9 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     else:
         out["model.bin"] = bytes(tables.data)
     out["st.bin"] = goldens.golden_file(qm, kp)
+    if program is not None:
+        out["ev.py"] = minify(_firmware("ev.py")).encode("ascii")
+        out["program.py"] = minify(check_program(program)).encode("utf-8")
     return out
 
 

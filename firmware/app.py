@@ -26,7 +26,14 @@ def cl(p, q):
     if c < M.H:
         k = -1
     print('P', q, k, c, *y)
-    display.show(G[k])
+    # with a user's program (ev.py calls its handlers) the display is its own
+    if U:
+        U(k, c)
+    else:
+        display.show(G[k])
+
+
+U = 0
 
 
 def li():
@@ -54,7 +61,7 @@ def go():
     # prediction every M.P ms (rr, rp: raw and replay modes). Returns 1 at
     # once when a selftest is due: main.py runs it.
     from microbit import uart, accelerometer, running_time, button_a, reset
-    global li, ld
+    global li, ld, U
     import os
     if 'st.on' in os.listdir():
         return 1
@@ -70,6 +77,15 @@ def go():
         print('E', 'no model', repr(x), 'redeploy')
         return
     gc.collect()
+    if 'program.py' in os.listdir():
+        # the user's program (mbnn build --program): compiled once the model
+        # is in; if it does not load, the app goes on without it
+        try:
+            import ev
+            U = ev.ev
+        except Exception as x:
+            print('E', 'program', repr(x))
+        gc.collect()
     N = len(R)
     W = N // 3
     p = n = q = z = rr = rp = 0

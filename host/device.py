@@ -85,6 +85,11 @@ def parse_line(line: str) -> tuple[str, object] | None:
     if tag == "K" and len(rest) == 1:
         v = _ints(rest)
         return ("K", v[0]) if v else None
+    if tag == "G" and len(rest) in (2, 3) and rest[0] in "+-":
+        v = _ints(rest[1:])
+        if v is None:
+            return None
+        return "G", {"event": "start" if rest[0] == "+" else "stop", "k": v[0], **({"conf": v[1]} if len(v) > 1 else {})}
     if tag == "T" and len(rest) == 3 and rest[0] == "done":
         v = _ints(rest[1:])
         return ("D", tuple(v)) if v else None
@@ -129,6 +134,7 @@ class Device:
         self.pending: deque[Prediction] = deque(maxlen=64)
         self.presses: deque[str] = deque(maxlen=16)
         self.errors: deque[str] = deque(maxlen=16)
+        self.events: list[dict] = []  # gesture events the device raised ("G" lines), in order
         self.noise: deque[str] = deque(maxlen=4)
         self._raw = self._replay = False
         self._trace = self.crash = ""  # in a traceback; its exception line once complete
@@ -167,6 +173,8 @@ class Device:
             self.presses.append(ev[1])
         elif ev[0] == "E":
             self.errors.append(ev[1])
+        elif ev[0] == "G":
+            self.events.append(ev[1])
         return ev
 
     def _watch(self, text: str) -> None:
