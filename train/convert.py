@@ -81,9 +81,12 @@ _KNOWN_ICONS = {
 
 
 def default_icons(classes: list[str]) -> list[str]:
-    """An LED image per class: a fitting micro:bit icon when known, else its first letter."""
+    """An LED image per class: a fitting micro:bit icon when a word of the name is known
+    ('Being still' -> ASLEEP), else its first ASCII letter or digit ('?' if none)."""
     icons = []
     for name in classes:
-        icon = _KNOWN_ICONS.get(name.lower())
-        icons.append(icon if icon and icon not in icons else (name[:1].upper() or "?"))
+        words = [w for w in "".join(c if c.isalnum() else " " for c in name.lower()).split()]
+        icon = next((_KNOWN_ICONS[w] for w in [name.lower()] + words if w in _KNOWN_ICONS), None)
+        letter = next((c.upper() for c in name if c.isascii() and c.isalnum()), "?")
+        icons.append(icon if icon and icon not in icons else letter)
     return icons
