@@ -23,7 +23,7 @@ buf, raw, rep, seq, line, skip = [], 0, 0, 0, b"", 0
 
 def out(s):
     if NOISE:
-        uart.write(b"\xff\xfe@@ junk\r\n" + b"9" * 300 + b"\r\nP 1 2\r\n")
+        uart.write(b"\xff\xfe@@ junk\r\n" + b"9" * 5000 + b"\r\nP 1 2\r\n")  # longer than serialio.MAX_LINE
     print(s)
 
 
