@@ -98,7 +98,12 @@ def scripted(extra: bytes = b""):
 @pytest.mark.parametrize("line, want", [
     ("I mbnn 0.1 mlp 50 20 250 6368 shake,still", ("I", {"version": "0.1", "kind": "mlp", "window": 50,
                                                        "period_ms": 20, "hop_ms": 250, "free": 6368,
-                                                       "classes": ["shake", "still"]})),
+                                                       "classes": ["shake", "still"], "kernels": "unknown"})),
+    ("I mbnn 0.1 mlp 50 20 250 6368 Not_a_spell,caf%C3%A9 engine",
+     ("I", {"version": "0.1", "kind": "mlp", "window": 50, "period_ms": 20, "hop_ms": 250, "free": 6368,
+            "classes": ["Not a spell", "café"], "kernels": "engine"})),
+    ("G + 2 87", ("G", {"event": "start", "k": 2, "conf": 87})),
+    ("G - 2", ("G", {"event": "stop", "k": 2})),
     ("P 7 -1 41 3 -4", ("P", Prediction(7, -1, 41, (3, -4)))),
     ("S -736 -736 736\r", ("S", (-736, -736, 736))),
     ("K 12", ("K", 12)),
