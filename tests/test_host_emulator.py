@@ -173,10 +173,19 @@ def test_qemu_start_failure_shows_its_stderr(tmp_path):
 
 
 def test_not_a_hex_is_refused(tmp_path):
+    """The emulator refuses what `mbnn flash` refuses (export/hexbuild.py's one check), before QEMU starts."""
     bad = tmp_path / "bad.hex"
     bad.write_text("hello\n")
-    with pytest.raises(MbnnError, match="not an Intel hex"):
-        Emulator(bad)
+    with pytest.raises(MbnnError, match="not a valid Intel .hex"):
+        Emulator(bad, qemu="/nonexistent/qemu")
+    good = build_hex({"main.py": b"print(1)\n"})
+    line = good.splitlines()[5]
+    bad.write_text(good.replace(line, line[:-2] + "%02X" % ((int(line[-2:], 16) + 1) & 0xFF), 1))
+    with pytest.raises(MbnnError, match="line 6: bad checksum"):
+        Emulator(bad, qemu="/nonexistent/qemu")
+    bad.write_text(good[:len(good) // 2].rsplit("\n", 1)[0] + "\n")  # cut at a line end: no end record
+    with pytest.raises(MbnnError, match="not a complete Intel .hex"):
+        Emulator(bad, qemu="/nonexistent/qemu")
     with pytest.raises(MbnnError, match="not found"):
         Emulator(tmp_path / "missing.hex")
 
