@@ -25,7 +25,7 @@ buf, raw, rep, seq, line, skip = [], 0, 0, 0, b"", 0
 
 def out(s):
     if NOISE:
-        uart.write(b"\xff\xfe@@ junk\r\n" + b"9" * 300 + b"\r\nP 1 2\r\n")
+        uart.write(b"\xff\xfe@@ junk\r\n" + b"9" * 4200 + b"\r\nP 1 2\r\n")  # 4200: over the host's MAX_LINE
     print(s)
 
 
