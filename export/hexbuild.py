@@ -101,6 +101,69 @@ def hex_info(hex_text: str) -> HexInfo:
     return HexInfo(target, info.micropython_version, info.fs_size, free)
 
 
+# Intel hex record types, incl. the universal hex blocks (0x0A-0x0E) a V1+V2 hex has
+_KINDS = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E}
+
+
+def check_hex(text: str, name: str = "the file") -> int:
+    """Validate Intel hex text (record syntax, lengths, checksums, end record); returns its data bytes.
+
+    The one check every .hex passes before it reaches a MICROBIT drive (`mbnn flash`)
+    or QEMU (host/emulator.py, whose loader would run any file as raw bytes).
+    Raises MbnnError naming the first bad line.
+    """
+    data = 0
+    ended = False
+    lines = text.splitlines()
+    for n, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line:
+            continue
+        bad = f"{name} is not a valid Intel .hex file (line {n}"
+        if ended:
+            raise MbnnError(f"{bad}: data after the end record): rebuild it with 'mbnn build'")
+        if not line.startswith(":"):
+            raise MbnnError(f"{bad}: not a ':' record): build one with 'mbnn build'")
+        if len(line) < 11 or len(line) % 2 == 0:
+            raise MbnnError(f"{bad}: a record cut short): the file is truncated or damaged; rebuild it "
+                            "with 'mbnn build'")
+        try:
+            raw = bytes.fromhex(line[1:])
+        except ValueError:
+            raise MbnnError(f"{bad}: not hexadecimal): build one with 'mbnn build'") from None
+        if len(raw) != raw[0] + 5:
+            raise MbnnError(f"{bad}: length field says {raw[0]}, the record has {len(raw) - 5}): the file is "
+                            "truncated or damaged; rebuild it with 'mbnn build'")
+        if sum(raw) & 0xFF:
+            raise MbnnError(f"{bad}: bad checksum): the file is damaged; rebuild it with 'mbnn build'")
+        if raw[3] not in _KINDS:
+            raise MbnnError(f"{bad}: unknown record type {raw[3]:#04x}): build one with 'mbnn build'")
+        if raw[3] in (0x00, 0x0D):
+            data += raw[0]
+        ended = ended or raw[3] == 0x01
+    if not ended:
+        raise MbnnError(f"{name} is not a complete Intel .hex file (no end record): it was cut short; "
+                        "rebuild it with 'mbnn build'")
+    if not data:
+        raise MbnnError(f"{name} holds no data: build a real one with 'mbnn build'")
+    return data
+
+
+def read_hex(path: str | os.PathLike) -> str:
+    """The text of the .hex file at `path` (not yet checked: `check_hex`).
+
+    Raises MbnnError when it is missing, unreadable or binary."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise MbnnError(f"{path} is not a valid Intel .hex file (it is binary): build one with 'mbnn build'") from None
+    except FileNotFoundError:
+        raise MbnnError(f"hex file {path} not found: build it with 'mbnn build' or check the path") from None
+    except OSError as exc:
+        raise MbnnError(f"cannot read {path} ({exc.strerror or exc}): check the path") from None
+
+
 def write_hex(text: str, path: str | os.PathLike) -> Path:
     """Writes the hex atomically (temp file in the same folder, then rename), so a
     half-written file never reaches the MICROBIT drive or a reader."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Iterable, Sequence
 
 from microbit_nn.errors import MbnnError
 
-# name -> (module under microbit_nn.host, one-line help). Modules expose
-# `add_arguments(parser)` and `run(args) -> int`; imported lazily so that
-# `mbnn --help` stays fast (torch is slow to import).
+# name -> (module under microbit_nn.host, one-line help), filled by host/commands.py.
+# Modules expose `add_arguments(parser)` and `run(args) -> int`. A module is
+# imported only when its command runs (or its --help is asked for), so that
+# `mbnn --help` and the light commands never pay for torch or matplotlib.
 COMMANDS: dict[str, tuple[str, str]] = {}
 
 
@@ -24,20 +26,35 @@ def _import(module: str):
     return importlib.import_module(f"microbit_nn.host.{module}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser for every registered command."""
+def chosen(argv: Sequence[str]) -> list[str]:
+    """The command `argv` names (as a one-item list), or [] when it names none.
+
+    The top-level parser has no options besides -h, so the first word that is
+    not an option is the command."""
+    for word in argv:
+        if not word.startswith("-"):
+            return [word] if word in COMMANDS else []
+    return []
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The argparse parser: every registered command by name and help; the arguments
+    of `commands` only (default: all), so only their modules are imported."""
+    wanted = set(COMMANDS if commands is None else commands)
     parser = argparse.ArgumentParser(prog="mbnn", description="Train int8 gesture classifiers and run them on a BBC micro:bit.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        _import(module).add_arguments(p)
+        if name in wanted:
+            _import(module).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mbnn` console script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(chosen(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help()
@@ -55,4 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 import microbit_nn.host.commands  # noqa: E402,F401  (fills the command table)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m microbit_nn.host.cli`: this file runs as __main__, but commands.py
+    # filled the table of the module it imported, so run that module's main.
+    from microbit_nn.host.cli import main as _main
+
+    sys.exit(_main())

@@ -14,11 +14,12 @@ import json
 import shutil
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.export import budget as B
 
 
 def check(qm, target: str, asm: bool | None = None) -> B.Budget:
     """The estimate; raises MbnnError (with the numbers and what to change) if it does not fit."""
+    from microbit_nn.export import budget as B
+
     b = B.estimate(qm, target, asm=asm)
     if b.verdict == "does not fit":
         raise MbnnError(explain(b, qm))
@@ -27,6 +28,8 @@ def check(qm, target: str, asm: bool | None = None) -> B.Budget:
 
 def explain(b: B.Budget, qm) -> str:
     """One line: the figures, and what to change when the model does not fit."""
+    from microbit_nn.export import budget as B
+
     if b.fs_bytes > b.fs_size:
         return ("the files need %d bytes but the %s filesystem holds %d: train a smaller model (--hidden)"
                 % (b.fs_bytes, b.target, b.fs_size))
@@ -47,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from microbit_nn.export import budget as B
     from microbit_nn.export.qmodel import load_model
     from microbit_nn.host.progress import console
 

@@ -5,12 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
-from microbit_nn.train.csvdata import check_new_dir, export_csv
-from microbit_nn.train.datasets import class_order, load_recordings, summary, windows_from_recordings
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="a CSV folder (LABEL/NAME.csv), a CreateAI .json export, or 'synthetic[:N]'")
@@ -21,6 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from microbit_nn.train.csvdata import check_new_dir, export_csv
+    from microbit_nn.train.datasets import class_order, load_recordings, summary, windows_from_recordings
+
     if args.csv:
         check_new_dir(Path(args.csv))  # fail before the work
     recs = load_recordings(args.data, args.seed)

@@ -12,10 +12,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
-from microbit_nn.host.progress import console
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synthetic", help="training data (default: the built-in synthetic gestures)")
@@ -28,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def held_out(data: str, qm, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Windows the model never saw, spread over the classes, with labels indexing qm.classes."""
+    import numpy as np
+
     from microbit_nn.train.datasets import load_dataset, split_by_group
     from microbit_nn.train.evaluate import map_classes
 
@@ -41,6 +39,8 @@ def held_out(data: str, qm, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from microbit_nn.export.hexbuild import build_hex, write_hex
     from microbit_nn.export.qmodel import load_model
     from microbit_nn.export.writer import device_files
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from microbit_nn.host.cmd_train import train_to_dir
     from microbit_nn.host.device import Device
     from microbit_nn.host.emulator import Emulator, find_qemu
+    from microbit_nn.host.progress import console
 
     start = time.perf_counter()
     find_qemu()  # fail before training when the emulator is missing

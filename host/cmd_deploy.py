@@ -1,10 +1,12 @@
 """`mbnn deploy MODEL`: copy a model (and the app files that changed) onto a
 micro:bit that already runs MicroPython, without re-flashing.
 
-Uses microfs (the raw REPL, over the serial port): the device lists its files
-with their size and a Fletcher-16 checksum, only missing or different files
-are copied (main.py last), then a soft reset (Ctrl-D at the REPL) restarts
-the app and its banner is checked.
+Files travel with microfs only (the raw REPL, over the serial port): the
+device lists its files with their size and a Fletcher-16 checksum (a snippet
+run by microfs.execute), only missing or different files are copied (main.py
+last) with microfs.put, stale build files go with microfs.rm; then a soft
+reset (host/serialio.py: microfs has none that runs main.py) restarts the app
+and its banner is checked.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import microfs
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
 from microbit_nn.host.device import Device
+from microbit_nn.host.serialio import soft_reset
 
 # Runs at the device's raw REPL (MicroPython 1.9: no f-strings): "name size checksum" per file.
 _LIST = """import os
@@ -126,7 +129,7 @@ def restart(ser, timeout: float) -> dict:
     """Soft-reset at the REPL (Ctrl-B: leave the raw REPL if still there; Ctrl-D): main.py runs.
 
     Returns the app's banner dict."""
-    ser.write(b"\x02\x04")
+    soft_reset(ser)
     return Device(ser, timeout=timeout).wait_banner()
 
 

@@ -5,13 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.table import Table
-
-from microbit_nn.host.progress import console
-from microbit_nn.train.bundle import load_bundle
-from microbit_nn.train.datasets import load_dataset
-from microbit_nn.train.evaluate import evaluate
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="the directory 'mbnn train --out' wrote (or its model_int8.json)")
@@ -21,6 +14,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from microbit_nn.host.progress import console
+    from microbit_nn.train.bundle import load_bundle
+    from microbit_nn.train.datasets import load_dataset
+    from microbit_nn.train.evaluate import evaluate
+
     fm, qm = load_bundle(args.model)
     ds = load_dataset(args.data, window=qm.window, seed=args.seed)
     r = evaluate(fm, qm, ds)

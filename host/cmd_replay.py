@@ -13,8 +13,6 @@ import contextlib
 import json
 from typing import Iterator
 
-import numpy as np
-
 from microbit_nn.errors import MbnnError
 from microbit_nn.host.device import Device
 
@@ -50,6 +48,8 @@ def compare(dev: Device, qm, windows: np.ndarray, labels: np.ndarray | None = No
     """Replays `windows` [N, L, 3]; returns n, device_bit_exact, accuracy_device,
     accuracy_int8, free_heap_min and the first mismatches. `labels` index qm.classes (-1: none).
     `show(i, prediction, reference_logits)` is called after each window (live views)."""
+    import numpy as np
+
     from microbit_nn.export import reference
 
     want = reference.run(qm, windows)
@@ -92,6 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _windows(args, qm) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     from microbit_nn.train.datasets import load_dataset
 
     ds = load_dataset(args.data, window=qm.window)

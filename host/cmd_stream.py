@@ -17,15 +17,11 @@ import time
 from collections import deque
 from typing import Callable, Iterator
 
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
-
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
 from microbit_nn.host.device import Device, Disconnected, Prediction
-from microbit_nn.host.progress import console
+
+# rich is imported where the terminal view needs it: --json, --csv and --help start faster.
 
 
 def record(p: Prediction, dev: Device) -> dict:
@@ -62,6 +58,10 @@ class View:
         self.times: deque[float] = deque(maxlen=20)
         self.recent: deque[int] = deque(maxlen=20)
         self.last: dict | None = None
+        from rich.live import Live
+
+        from microbit_nn.host.progress import console
+
         self.live = Live(self.render(None), console=console, refresh_per_second=8, transient=False)
 
     def __call__(self, row: dict, dev: Device) -> None:
@@ -75,7 +75,11 @@ class View:
             return 0.0
         return (len(self.times) - 1) / max(1e-6, self.times[-1] - self.times[0])
 
-    def render(self, dev: Device | None) -> Group:
+    def render(self, dev: Device | None) -> "Group":
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
         row = self.last
         head = Text(f"microbit-nn on {self.source}", style="bold")
         if row is None or dev is None:
@@ -183,6 +187,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from microbit_nn.host.progress import console
+
     def say(msg: str) -> None:
         console.print(f"[yellow]{msg}[/yellow]")
 

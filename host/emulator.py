@@ -30,7 +30,7 @@ from typing import Mapping, Pattern
 import serial
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.export.hexbuild import build_hex, write_hex
+from microbit_nn.export.hexbuild import build_hex, check_hex, read_hex, write_hex
 from microbit_nn.host.serialio import RawRepl
 
 INSTALL = ("install it with `sudo apt-get install -y --no-install-recommends "
@@ -52,20 +52,6 @@ def find_qemu(name: str = "qemu-system-arm") -> str:
     if path is None:
         raise MbnnError("%s not found: %s" % (name, INSTALL))
     return path
-
-
-def _check_hex(path: Path) -> None:
-    # QEMU's loader happily runs a file that is not Intel hex (as raw bytes):
-    # catch that here instead of waiting for a board that never talks.
-    if not path.is_file():
-        raise MbnnError("hex file %s not found: build it first" % path)
-    with open(path, "rb") as f:
-        head = f.read(64)
-        f.seek(max(0, path.stat().st_size - 64))
-        tail = f.read().strip().splitlines()
-    if not head.startswith(b":") or not tail or tail[-1].strip() != b":00000001FF":
-        raise MbnnError("%s is not an Intel hex file (no ':' records or no end "
-                        "record): rebuild it with mbnn export" % path)
 
 
 def _die_with_parent() -> None:
@@ -94,7 +80,9 @@ class Emulator:
                  wait_input: bool = True, qemu: str | None = None,
                  start_timeout: float = START_TIMEOUT) -> None:
         self.hex_file = Path(hex_file)
-        _check_hex(self.hex_file)
+        # QEMU's loader happily runs a file that is not Intel hex (as raw bytes):
+        # refuse it here instead of waiting for a board that never talks.
+        check_hex(read_hex(self.hex_file), str(self.hex_file))
         self.icount = icount
         self.proc: subprocess.Popen | None = None
         self.serial: serial.Serial | None = None

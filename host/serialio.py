@@ -7,6 +7,11 @@ device misbehaves. `LineSplitter` turns that stream into clean lines and is
 pure (bytes in, lines out); `LineReader` adds the I/O and the timeouts. Any
 object with `read(n)`, optionally `in_waiting` and `timeout`, works as a port
 (a real pyserial `Serial`, the emulator's pty, or a fake in the tests).
+
+Files travel with microfs (host/cmd_deploy.py: ls, put, rm). The REPL code
+here covers what microfs cannot do (DEVELOPERS.md, "Talking to MicroPython"):
+`soft_reset` restarts main.py (microfs has no call for it), and `RawRepl`
+runs many snippets in one interpreter session with a deadline each.
 """
 
 from __future__ import annotations
@@ -132,8 +137,12 @@ def send_line(ser: Any, text: str) -> None:
     """Writes `text` and a newline to the port (UTF-8) and flushes it."""
     if "\n" in text:
         raise ValueError("send_line sends one line; split the text first")
+    _write(ser, text.encode("utf-8") + b"\n")
+
+
+def _write(ser: Any, data: bytes) -> None:
     try:
-        ser.write(text.encode("utf-8") + b"\n")
+        ser.write(data)
         if hasattr(ser, "flush"):
             ser.flush()
     except (OSError, ValueError) as e:
@@ -142,11 +151,23 @@ def send_line(ser: Any, text: str) -> None:
 
 
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+SOFT_RESET = b"\x02\x04"  # Ctrl-B leaves the raw REPL if still in it; Ctrl-D at the prompt reboots
+
+
+def soft_reset(ser: Any) -> None:
+    """Soft-reset the board from its REPL, so main.py runs again (its banner follows)."""
+    _write(ser, SOFT_RESET)
 
 
 class RawRepl:
     """MicroPython's raw REPL (Ctrl-A; code; Ctrl-D -> `OK out \\x04 err \\x04>`).
 
+    For what microfs's `execute` cannot do: microfs soft-resets the board at
+    every call and waits per read only. Here one session runs many snippets
+    (names, imported modules and the heap stay as the last snippet left them:
+    the bench times code after loading it), each snippet has a deadline, the
+    interrupt is retried while the board still boots, and reads go through the
+    caller's `read_until` (the emulator's keeps bytes read past a match).
     Works over any port given as two callables: `write(bytes)` and
     `read_until(bytes, timeout) -> bytes` (raising MbnnError on timeout), so the
     emulator and a real board share it. The upload is paced (`chunk` bytes

@@ -1,12 +1,17 @@
-"""Shared fixtures: firmware modules, a seeded rng, random QModels, and the
-bit-exact case counter reported at the end of the session."""
+"""Shared fixtures: firmware modules, a seeded rng, random QModels, the
+bit-exact case counter reported at the end of the session, and the CI rule:
+with CI=true the emulator tests may not skip (a missing QEMU fails the run)."""
 
 from __future__ import annotations
+
+import os
+from typing import Mapping
 
 import numpy as np
 import pytest
 
 from microbit_nn import firmware
+from microbit_nn.errors import MbnnError
 
 _BITEXACT = {"cases": 0}
 
@@ -21,6 +26,47 @@ class BitExact:
 @pytest.fixture(scope="session")
 def bitexact() -> BitExact:
     return BitExact()
+
+
+def in_ci(env: Mapping[str, str] = os.environ) -> bool:
+    """True on a CI runner (GitHub Actions, GitLab CI and most others set CI=true)."""
+    return env.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def qemu_missing() -> str | None:
+    """Why the emulated micro:bit cannot run here (host/emulator.py's own search), or None."""
+    from microbit_nn.host.emulator import find_qemu
+
+    try:
+        find_qemu()
+    except MbnnError as exc:
+        return str(exc)
+    return None
+
+
+def refused_skip(reason: str, env: Mapping[str, str] = os.environ) -> str | None:
+    """The failure that replaces a skip CI does not allow (one for want of QEMU), else None."""
+    if in_ci(env) and "qemu" in reason.lower():
+        return f"CI=true and an emulator test skipped ({reason}): install QEMU on the runner (./run setup)"
+    return None
+
+
+def pytest_configure(config):
+    if in_ci():
+        missing = qemu_missing()
+        if missing:  # fail at once, not after minutes of other tests
+            raise pytest.UsageError(f"CI=true but the emulated micro:bit cannot run: {missing}; "
+                                    "emulator tests may not skip in CI")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With CI=true, a test skipped for want of QEMU fails (however the test looked for QEMU)."""
+    report = (yield).get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and isinstance(report.longrepr, tuple):
+        message = refused_skip(str(report.longrepr[2]).removeprefix("Skipped: "))
+        if message:
+            report.outcome, report.longrepr = "failed", message
 
 
 def pytest_terminal_summary(terminalreporter):

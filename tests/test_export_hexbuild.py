@@ -1,12 +1,16 @@
 """export/hexbuild.py: files survive the trip into a MicroPython hex and back.
 
 The oracle is micropython-microbit-fs's own reader plus the files we put in;
-the V2 hex is checked structurally since nothing emulates a V2.
+the V2 hex is checked structurally since nothing emulates a V2. The hex
+check's oracle is the intelhex package.
 """
 
+import io
 import os
 
 import pytest
+from intelhex import IntelHex
+from micropython_microbit_fs import get_bundled_hex
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.export import hexbuild
@@ -81,3 +85,54 @@ def test_write_hex_atomic(tmp_path):
     hexbuild.write_hex("old", out)
     hexbuild.write_hex(text, out)  # replaces, never appends
     assert out.read_text() == text
+
+
+def small_hex(n: int = 40) -> str:
+    ih = IntelHex()
+    for i in range(n):
+        ih[0x1000 + i] = (i * 7) & 0xFF
+    out = io.StringIO()
+    ih.write_hex_file(out)
+    return out.getvalue()
+
+
+def test_check_hex_counts_data_bytes():
+    text = small_hex(40)
+    assert hexbuild.check_hex(text) == len(IntelHex(io.StringIO(text)))
+    real = get_bundled_hex(1).content  # the MicroPython V1 firmware
+    assert hexbuild.check_hex(real) == len(IntelHex(io.StringIO(real)))
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda t: t.replace(":00000001FF", ""), "no end record"),
+    (lambda t: "hello world\n" + t, "line 1: not a ':' record"),
+    (lambda t: t.replace(t.splitlines()[0], t.splitlines()[0][:-2] + "00"), "bad checksum"),
+    (lambda t: t.replace(t.splitlines()[0], t.splitlines()[0][:20]), "length field|cut short"),
+    (lambda t: t.replace(t.splitlines()[0], ":0Z" + t.splitlines()[0][3:]), "not hexadecimal"),
+    (lambda t: t + ":0400000A9900C0DEBB\n", "after the end record"),
+    (lambda t: ":00000001FF\n", "holds no data"),
+    (lambda t: ":0100000F00F0\n:00000001FF\n", "unknown record type"),
+])
+def test_check_hex_rejects_corrupt_files(edit, msg):
+    with pytest.raises(MbnnError, match=msg):
+        hexbuild.check_hex(edit(small_hex()), "x.hex")
+
+
+@pytest.mark.parametrize("target", ["v1", "v2"])
+def test_check_hex_accepts_what_build_hex_makes(target):
+    text = hexbuild.build_hex(FILES, target)
+    assert hexbuild.check_hex(text) == len(IntelHex(io.StringIO(text)))
+
+
+def test_read_hex_reports_what_is_wrong(tmp_path):
+    good = tmp_path / "a.hex"
+    good.write_text(small_hex())
+    assert hexbuild.read_hex(good) == small_hex()
+    with pytest.raises(MbnnError, match="not found"):
+        hexbuild.read_hex(tmp_path / "missing.hex")
+    binary = tmp_path / "b.hex"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(MbnnError, match="binary"):
+        hexbuild.read_hex(binary)
+    with pytest.raises(MbnnError, match="cannot read"):
+        hexbuild.read_hex(tmp_path)  # a folder

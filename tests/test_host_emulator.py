@@ -8,6 +8,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,11 +173,62 @@ def test_qemu_start_failure_shows_its_stderr(tmp_path):
     assert not emulator._LIVE
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_in(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """This repo's pytest on `args`, in a process with `env` and no QEMU on its PATH."""
+    base = {k: v for k, v in os.environ.items() if k not in ("CI", "MBNN_QEMU", "PYTEST_ADDOPTS")}
+    base["PATH"] = os.path.dirname(sys.executable)  # python's folder: qemu-system-arm is not there
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=ROOT, env=dict(base, **env), capture_output=True, text=True, timeout=300)
+
+
+def test_missing_qemu_skips_locally_but_fails_in_ci():
+    test = "tests/test_host_emulator.py::test_run_files_returns_output_like_cpython"
+    local = pytest_in({}, test)
+    assert local.returncode == 0 and "1 skipped" in local.stdout, local.stdout[-800:]
+    ci = pytest_in({"CI": "true"}, test)
+    out = ci.stdout + ci.stderr
+    assert ci.returncode != 0 and "CI=true but the emulated micro:bit cannot run" in out, out[-800:]
+    assert "qemu-system-arm not found" in out and "passed" not in out and "skipped" not in out
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="needs a QEMU the test can point MBNN_QEMU at")
+def test_ci_fails_a_test_that_skips_for_qemu_itself():
+    # QEMU is found through MBNN_QEMU, but this module's needs_qemu looks on PATH only and skips:
+    # in CI that skip is a failure.
+    test = "tests/test_host_emulator.py::test_run_files_returns_output_like_cpython"
+    env = {"MBNN_QEMU": shutil.which("qemu-system-arm")}
+    assert "1 skipped" in pytest_in(env, test).stdout
+    ci = pytest_in(dict(env, CI="true"), test)
+    assert ci.returncode == 1 and "1 error" in ci.stdout and "skipped" not in ci.stdout.splitlines()[-1]
+    assert "CI=true and an emulator test skipped (qemu-system-arm is not installed" in ci.stdout, ci.stdout[-800:]
+
+
+def test_ci_refuses_only_skips_for_qemu():
+    from conftest import in_ci, refused_skip
+
+    assert in_ci({"CI": "true"}) and in_ci({"CI": "1"}) and not in_ci({}) and not in_ci({"CI": "false"})
+    assert "install QEMU" in refused_skip("qemu-system-arm is not installed", {"CI": "true"})
+    assert refused_skip("qemu-system-arm is not installed", {}) is None
+    assert refused_skip("llvm-mc is not installed", {"CI": "true"}) is None
+
+
 def test_not_a_hex_is_refused(tmp_path):
+    """The emulator refuses what `mbnn flash` refuses (export/hexbuild.py's one check), before QEMU starts."""
     bad = tmp_path / "bad.hex"
     bad.write_text("hello\n")
-    with pytest.raises(MbnnError, match="not an Intel hex"):
-        Emulator(bad)
+    with pytest.raises(MbnnError, match="not a valid Intel .hex"):
+        Emulator(bad, qemu="/nonexistent/qemu")
+    good = build_hex({"main.py": b"print(1)\n"})
+    line = good.splitlines()[5]
+    bad.write_text(good.replace(line, line[:-2] + "%02X" % ((int(line[-2:], 16) + 1) & 0xFF), 1))
+    with pytest.raises(MbnnError, match="line 6: bad checksum"):
+        Emulator(bad, qemu="/nonexistent/qemu")
+    bad.write_text(good[:len(good) // 2].rsplit("\n", 1)[0] + "\n")  # cut at a line end: no end record
+    with pytest.raises(MbnnError, match="not a complete Intel .hex"):
+        Emulator(bad, qemu="/nonexistent/qemu")
     with pytest.raises(MbnnError, match="not found"):
         Emulator(tmp_path / "missing.hex")
 

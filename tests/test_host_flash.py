@@ -1,8 +1,8 @@
-"""`mbnn flash` (host/cmd_flash.py): hex checks, writing to the drive, waiting for the board.
+"""`mbnn flash` (host/cmd_flash.py): refusing bad files, writing to the drive, waiting for the board.
 
 The drive is a temp folder; a thread plays DAPLink (it takes the file, i.e.
-deletes it, or writes FAIL.TXT). Oracles: the intelhex package for hex
-contents, the real MicroPython hex that micropython-microbit-fs bundles.
+deletes it, or writes FAIL.TXT). The hex check itself (export/hexbuild.py's
+check_hex) is tested in test_export_hexbuild.py.
 """
 
 from __future__ import annotations
@@ -15,21 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from intelhex import IntelHex
-from micropython_microbit_fs import get_bundled_hex
+from test_export_hexbuild import small_hex
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import cmd_flash, discover
 from microbit_nn.host.sim import STUB_MAIN, SimDevice
-
-
-def small_hex(n: int = 40) -> str:
-    ih = IntelHex()
-    for i in range(n):
-        ih[0x1000 + i] = (i * 7) & 0xFF
-    out = io.StringIO()
-    ih.write_hex_file(out)
-    return out.getvalue()
 
 
 def args(hexfile, drive, **kw) -> argparse.Namespace:
@@ -52,28 +42,6 @@ def daplink(drive: Path, name: str, fail: str | None = None, delay: float = 0.3)
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
-
-
-def test_check_hex_counts_data_bytes():
-    text = small_hex(40)
-    assert cmd_flash.check_hex(text) == len(IntelHex(io.StringIO(text)))
-    real = get_bundled_hex(1).content  # the MicroPython V1 firmware
-    assert cmd_flash.check_hex(real) == len(IntelHex(io.StringIO(real)))
-
-
-@pytest.mark.parametrize("edit, msg", [
-    (lambda t: t.replace(":00000001FF", ""), "no end record"),
-    (lambda t: "hello world\n" + t, "line 1: not a ':' record"),
-    (lambda t: t.replace(t.splitlines()[0], t.splitlines()[0][:-2] + "00"), "bad checksum"),
-    (lambda t: t.replace(t.splitlines()[0], t.splitlines()[0][:20]), "length field|cut short"),
-    (lambda t: t.replace(t.splitlines()[0], ":0Z" + t.splitlines()[0][3:]), "not hexadecimal"),
-    (lambda t: t + ":0400000A9900C0DEBB\n", "after the end record"),
-    (lambda t: ":00000001FF\n", "holds no data"),
-    (lambda t: ":0100000F00F0\n:00000001FF\n", "unknown record type"),
-])
-def test_check_hex_rejects_corrupt_files(edit, msg):
-    with pytest.raises(MbnnError, match=msg):
-        cmd_flash.check_hex(edit(small_hex()), "x.hex")
 
 
 def test_corrupt_hex_never_touches_the_drive(tmp_path):

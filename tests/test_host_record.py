@@ -29,6 +29,12 @@ from microbit_nn.train.csvdata import read_csv
 TABLE = [(i * 10, -i * 10, 1000 + i) for i in range(50)]  # every sample identifies its row
 
 
+def bytes_read(pid: int) -> int:
+    """Bytes process `pid` has read so far (Linux /proc/PID/io `rchar`: the serial port, here)."""
+    with open(f"/proc/{pid}/io") as f:
+        return int(next(line for line in f if line.startswith("rchar:")).split()[1])
+
+
 def ns(**kw) -> argparse.Namespace:
     a = argparse.Namespace(label="shake", port=None, out="rec", count=2, seconds=None, countdown=0, auto=True,
                            wait=10.0)
@@ -160,7 +166,11 @@ def test_killed_mid_recording_keeps_earlier_files(tmp_path):
                 if line.startswith("[3/5] recording") or not line:
                     break
             assert any(l.startswith("[3/5] recording") for l in lines), "".join(lines) + proc.stderr.read()
-            time.sleep(0.3)  # mid-capture: 1 s of samples
+            # Mid-capture: once it has read ~10 of the 50 samples ("S x y z" lines) recording 3 needs.
+            start, deadline = bytes_read(proc.pid), time.monotonic() + 10
+            while bytes_read(proc.pid) < start + 150:
+                assert time.monotonic() < deadline, "the recorder stopped reading samples"
+                time.sleep(0.005)  # polling interval
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.kill()

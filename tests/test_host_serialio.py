@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.host.serialio import LineReader, LineSplitter, RawRepl, send_line
+from microbit_nn.host.serialio import LineReader, LineSplitter, RawRepl, send_line, soft_reset
 
 
 class FakePort:
@@ -130,6 +130,18 @@ def test_send_line():
     assert port.written == b"!raw on\n"
     with pytest.raises(ValueError):
         send_line(port, "two\nlines")
+
+
+def test_soft_reset_leaves_raw_mode_then_reboots():
+    port = FakePort([])
+    soft_reset(port)
+    assert port.written == b"\x02\x04"  # Ctrl-B (friendly REPL), Ctrl-D (soft reboot: main.py runs)
+
+    class Broken(FakePort):
+        def write(self, data):
+            raise OSError("device disconnected")
+    with pytest.raises(MbnnError, match="plugged in"):
+        soft_reset(Broken([]))
 
 
 def test_raw_repl_protocol():

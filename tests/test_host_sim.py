@@ -7,8 +7,12 @@ The real firmware app is run at the end once firmware/main.py exists.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import socket
+import sys
+import termios
 import time
 from pathlib import Path
 
@@ -25,12 +29,36 @@ from microbit_nn.host.sim import microbit as mb
 
 
 
+class Wire:
+    """The host's end of the fake UART's socket pair."""
+
+    def __init__(self, host: socket.socket, device: socket.socket):
+        self.host, self.device = host, device
+
+    def send(self, data: bytes, within: float = 5.0) -> None:
+        """Send `data` and return once all of it waits at the device's end (polled, with a deadline)."""
+        self.host.sendall(data)
+        deadline = time.monotonic() + within
+        while self.waiting() < len(data):
+            assert time.monotonic() < deadline, f"{self.waiting()} of {len(data)} bytes arrived in {within} s"
+            select.select([self.device], [], [], 0.01)
+
+    def waiting(self) -> int:
+        """Bytes received at the device's end that nobody read yet."""
+        buf = bytearray(4)
+        fcntl.ioctl(self.device.fileno(), termios.FIONREAD, buf)
+        return int.from_bytes(buf, sys.byteorder)
+
+    def recv(self, n: int) -> bytes:
+        return self.host.recv(n)
+
+
 @pytest.fixture
 def fake_uart():
     """The fake module wired to one end of a socket pair; the test holds the other."""
     a, b = socket.socketpair()
     mb.configure(fd=a.fileno(), speed=1.0)
-    yield b
+    yield Wire(b, a)
     mb.configure(fd=None)
     a.close()
     b.close()
@@ -38,13 +66,11 @@ def fake_uart():
 
 def test_uart_partial_lines_and_reads(fake_uart):
     assert not mb.uart.any() and mb.uart.read() is None and mb.uart.readline() is None
-    fake_uart.sendall(b"!i\n12 3")
-    time.sleep(0.05)
+    fake_uart.send(b"!i\n12 3")
     assert mb.uart.any()
     assert mb.uart.readline() == b"!i\n"
     assert mb.uart.readline() == b"12 3"  # what arrived so far, like the device
-    fake_uart.sendall(b"abcdef")
-    time.sleep(0.05)
+    fake_uart.send(b"abcdef")
     assert mb.uart.read(2) == b"ab"
     buf = bytearray(10)
     assert mb.uart.readinto(buf) == 4 and bytes(buf[:4]) == b"cdef"
@@ -53,12 +79,11 @@ def test_uart_partial_lines_and_reads(fake_uart):
 
 
 def test_ctrl_c_interrupts_the_app(fake_uart):
-    fake_uart.sendall(b"xy\x03z")
-    time.sleep(0.05)
+    fake_uart.send(b"xy\x03z")
     with pytest.raises(KeyboardInterrupt):
         mb.uart.any()
     assert mb.uart.read() == b"z"
-    fake_uart.sendall(b"\x03")
+    fake_uart.send(b"\x03")
     with pytest.raises(KeyboardInterrupt):
         mb.sleep(1000)  # sleep wakes up for it
 

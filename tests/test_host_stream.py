@@ -86,18 +86,29 @@ def test_view_mode_runs(capsys):
     assert capsys.readouterr().out == ""  # the view draws on stderr, stdout stays clean
 
 
-def test_survives_unplug_and_replug(tmp_path, capsys):
+def test_survives_unplug_and_replug(tmp_path, capsys, monkeypatch):
     link = tmp_path / "ttyMB"
-    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0, link=link) as sim:
-        def cable():
-            time.sleep(1.2)
+    real_record, real_reconnect = cmd_stream.record, cmd_stream.reconnect
+    seen, plugging = [], []
+
+    def record(p, dev):  # the cable is pulled right after the 10th prediction
+        seen.append(p.seq)
+        if len(seen) == 10:
             sim.unplug()
-            time.sleep(1.0)
-            sim.replug()
-        t = threading.Thread(target=cable)
+        return real_record(p, dev)
+
+    def reconnect(port, wait, timeout):  # ... and plugged back while stream waits for it
+        t = threading.Thread(target=sim.replug)
         t.start()
+        plugging.append(t)
+        return real_reconnect(port, wait, timeout)
+    monkeypatch.setattr(cmd_stream, "record", record)
+    monkeypatch.setattr(cmd_stream, "reconnect", reconnect)
+    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0, link=link) as sim:
         assert cmd_stream.run(ns(port=str(link), json=True, count=40, reconnect=20.0)) == 0
-        t.join()
+        for t in plugging:
+            t.join()
+    assert len(plugging) == 1
     cap = capsys.readouterr()
     rows = [json.loads(l) for l in cap.out.splitlines()]
     assert len(rows) == 40 and all(r["logits"] == WANT["logits"] for r in rows)
@@ -106,10 +117,17 @@ def test_survives_unplug_and_replug(tmp_path, capsys):
     assert any(b < a for a, b in zip(seqs, seqs[1:]))  # the board restarted: its sequence started over
 
 
-def test_board_that_does_not_come_back(tmp_path):
+def test_board_that_does_not_come_back(tmp_path, monkeypatch):
     link = tmp_path / "ttyMB"
+    real_record, seen = cmd_stream.record, []
+
+    def record(p, dev):  # the cable is pulled after the 2nd prediction, never to come back
+        seen.append(p.seq)
+        if len(seen) == 2:
+            sim.unplug()
+        return real_record(p, dev)
+    monkeypatch.setattr(cmd_stream, "record", record)
     with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0, link=link) as sim:
-        threading.Timer(0.5, sim.unplug).start()
         t0 = time.monotonic()
         with pytest.raises(MbnnError, match="did not come back within 1 s"):
             cmd_stream.run(ns(port=str(link), json=True, reconnect=1.0))

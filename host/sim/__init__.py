@@ -7,7 +7,8 @@ behind a pty that pyserial opens like the real USB serial port.
 `STUB_MAIN` is a tiny stand-in app that speaks docs/protocol.md with a
 trivial "model" (logit c = mean of axis c over the window // 8, clamped to
 int8): enough to test the host side when the real app is not needed. It is
-not the firmware app. With a file `noise` in its filesystem it also prints
+not the firmware app. Its free-heap figures are gc.mem_free(): the `mem_free`
+the SimDevice was given. With a file `noise` in its filesystem it also prints
 garbage and over-long lines between its answers.
 """
 
@@ -15,6 +16,7 @@ from microbit_nn.host.sim.device import SimDevice
 
 STUB_MAIN = r'''
 from microbit import uart, accelerometer, running_time, sleep, button_a, display
+import gc
 import os
 W, HOP, NAMES = 10, 250, "x,y,z"
 NOISE = "noise" in os.listdir()
@@ -28,7 +30,7 @@ def out(s):
 
 
 def banner():
-    out("I mbnn 0.0 stub %d 20 %d 8000 %s" % (W, HOP, NAMES))
+    out("I mbnn 0.0 stub %d 20 %d %d %s" % (W, HOP, gc.mem_free(), NAMES))
 
 
 def predict():
@@ -62,7 +64,7 @@ def handle(l):
         else:
             out("E need %d samples" % W)
     elif l == b"!g":
-        out("I free 8000")
+        out("I free %d" % gc.mem_free())
     elif l == b"!t":
         out("T add ok")
         out("T mul FAIL 3 != 4")

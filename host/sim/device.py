@@ -31,7 +31,7 @@ from typing import Callable, Mapping, Sequence
 
 from microbit_nn.errors import MbnnError
 
-MEM_FREE = 8000  # what gc.mem_free() says in the simulation
+MEM_FREE = 8000  # what gc.mem_free() says in the simulation unless SimDevice is given another figure
 _CHILD = "import sys; from microbit_nn.host.sim.device import _child; _child(sys.argv[1:])"
 
 
@@ -42,7 +42,8 @@ class SimDevice:
                  speed: float = 1.0, link: str | Path | None = None, mem_free: int = MEM_FREE):
         """`files`: name -> content, or a folder to copy. `accel`: rows [N,3] of milli-g played at
         50 Hz (looped), or "module:function" taking t_ms; None: lying flat. `speed` scales time.
-        `link`: a symlink kept pointing at the current pty, like /dev/serial/by-id/."""
+        `link`: a symlink kept pointing at the current pty, like /dev/serial/by-id/.
+        `mem_free`: what the device's gc.mem_free() returns (bytes)."""
         self._tmp = tempfile.TemporaryDirectory(prefix="mbnn-sim-")
         root = Path(self._tmp.name)
         self.fs, self.logdir = root / "fs", root / "log"
