@@ -30,16 +30,9 @@ from microbit_nn.firmware import FIRMWARE_DIR
 from microbit_nn.host.device import Device, parse_line
 
 from mp.board import MICROPYTHON_VERSION, MicroPythonBoard, asm_free, run_script
+from mp.models import default_qmodel
 
 HERE = Path(__file__).resolve().parent
-
-
-def default_size(kind: str) -> int:
-    """The hidden size of `mbnn train`'s default model (train/models.py)."""
-    from microbit_nn.train.models import build_model
-
-    net = build_model(kind, 4)
-    return net.fc1.out_features if kind == "mlp" else net.conv2.out_channels
 
 
 # ---- the port itself ---------------------------------------------------------------------------
@@ -78,7 +71,7 @@ def board(request):
     """(qm, Device) on MicroPython 1.27 running the all-Python build of a random
     default-size model for the target."""
     kind, target = request.param.split("-")
-    qm = goldens.random_qmodel(kind, seed=7, hidden=default_size(kind))
+    qm = default_qmodel(kind)
     with MicroPythonBoard(device_files(qm, target, asm=False)) as b:
         dev = Device(b.port, timeout=30.0)
         yield qm, dev
