@@ -73,9 +73,7 @@ def board(request):
     kind, target = request.param.split("-")
     qm = default_qmodel(kind)
     with MicroPythonBoard(device_files(qm, target, asm=False)) as b:
-        dev = Device(b.port, timeout=30.0)
-        yield qm, dev
-        dev.replay(False)
+        yield qm, Device(b.port, timeout=30.0)
 
 
 def windows(rng: np.random.Generator, n: int, L: int) -> np.ndarray:
