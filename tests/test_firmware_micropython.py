@@ -91,6 +91,7 @@ def test_banner(board):
     qm, dev = board
     meta = dev.info()
     assert (meta["kind"], meta["window"], meta["classes"]) == (qm.kind, qm.window, qm.classes)
+    assert meta["kernels"] == "python"  # the all-Python build's loaders ran
 
 
 def test_replay_is_bit_exact(board, bitexact):
