@@ -35,9 +35,10 @@ BOOT = HERE / "boot.py"
 
 def need(path: Path, what: str) -> Path:
     """`path` if it exists; else skip (fail in CI, where every check must run)."""
-    if path.exists() and (path.suffix != ".mjs" or shutil.which("node")):
+    node = path.suffix != ".mjs" or shutil.which("node")
+    if path.exists() and node:
         return path
-    msg = f"{what} is missing ({path.name}, or node): ./run setup installs it"
+    msg = f"{what} is missing{'' if node else ' (node is not installed)'}: ./run setup installs it"
     if os.environ.get("CI") == "true":
         pytest.fail(msg)
     pytest.skip(msg)
@@ -145,13 +146,13 @@ class MicroPythonBoard:
         self.close()
 
 
-def run_script(script: str, files: Mapping[str, bytes | str] = {}, timeout: float = 120) -> str:
+def run_script(script: str, files: Mapping[str, bytes | str] | None = None, timeout: float = 120) -> str:
     """Runs `script` once on the port with `files` in its filesystem; returns its output.
     A Python error raises AssertionError with the port's message."""
     with tempfile.TemporaryDirectory(prefix="mbnn-mp-") as tmp:
         folder = Path(tmp) / "fs"
         folder.mkdir()
-        _flash(files, folder)
+        _flash(files or {}, folder)
         path = Path(tmp) / "script.py"
         path.write_text(script)
         r = subprocess.run(_node(folder, path), stdin=subprocess.DEVNULL, capture_output=True,
