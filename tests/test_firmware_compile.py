@@ -10,14 +10,25 @@ only what MicroPython 1.9 (the V1 firmware) understands.
   imported; ones needing 24,991 failed with MemoryError. So a module that needs
   more than HEAP_PROXY here cannot import on a V1 even with an empty heap.
 - An AST check for constructs MicroPython 1.9 lacks or that we ban on device.
+- The files of real builds (writer.device_files: minified, pruned, merged),
+  whatever each build holds: V1 builds as above, V2 builds with mpy-cross
+  1.18, the version of the V2 firmware (micropython-microbit-fs 2.1.2 reports
+  "MicroPython v1.18"), for its Cortex-M4F (-march=armv7emsp: without an
+  arch, 1.18 refuses @micropython.asm_thumb). ./run installs 1.18 beside the
+  current mpy_cross (tests/mp/board.py has its path). docs/v2.md.
 """
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from microbit_nn.export.writer import TARGETS, device_files
+from mp.board import MPY_CROSS_V2, need
+from mp.models import default_qmodel
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 FILES = sorted(p for p in FIRMWARE.glob("*.py") if p.name != "__init__.py")  # __init__ is host-side
@@ -30,6 +41,12 @@ CPYTHON_ONLY = {"typing", "dataclasses", "__future__", "numpy", "enum", "abc", "
 def mpy_cross(src: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mpy_cross", *args, "-msmall-int-bits=31", "-o", str(out), str(src)],
                           capture_output=True, text=True, timeout=60)
+
+
+def mpy_cross_v2(src: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """mpy-cross 1.18, the V2 firmware's compiler."""
+    return subprocess.run([str(need(MPY_CROSS_V2, "mpy-cross 1.18")), *args, "-msmall-int-bits=31", "-o", str(out),
+                           str(src)], capture_output=True, text=True, timeout=60)
 
 
 def _is_asm(fn: ast.AST) -> bool:
@@ -146,3 +163,64 @@ def test_v19_compiler_rejects_what_it_lacks(tmp_path):
     assert mpy_cross(src, tmp_path / "fs.mpy", "-c", "1.9").returncode != 0
     src.write_text("x = 1_000\n")
     assert mpy_cross(src, tmp_path / "us.mpy", "-c", "1.9").returncode != 0
+
+
+# ---- the files of real builds ------------------------------------------------------------------
+# Every variant device_files makes: each target, default-size mlp and cnn, the
+# default build (the engine where it runs) and the all-Python one (--no-asm).
+BUILDS = [(t, k, a) for t in TARGETS for k in ("mlp", "cnn") for a in (None, False)]
+
+
+def builds(target: str) -> list:
+    return [pytest.param(*b, id="%s-%s-%s" % (b[0], b[1], "no-asm" if b[2] is False else "default"))
+            for b in BUILDS if b[0] == target]
+
+
+@functools.lru_cache(maxsize=None)
+def build(target: str, kind: str, asm) -> dict[str, bytes]:
+    return device_files(default_qmodel(kind), target, asm=asm)
+
+
+def compile_all(files: dict[str, bytes], tmp: Path, compile_one) -> list[str]:
+    """Compiles each .py of a build with compile_one(src, out); the errors, one per file."""
+    errors = []
+    py = sorted(n for n in files if n.endswith(".py"))
+    assert "main.py" in py
+    for name in py:
+        src = tmp / name
+        src.write_bytes(files[name])
+        r = compile_one(src, tmp / (name[:-3] + ".mpy"))
+        if r.returncode != 0:
+            errors.append("%s: %s" % (name, r.stderr.strip()))
+    return errors
+
+
+@pytest.mark.parametrize("target,kind,asm", builds("v2"))
+def test_v2_build_compiles_with_mpy_cross_1_18(target, kind, asm, tmp_path):
+    errors = compile_all(build(target, kind, asm), tmp_path,
+                         lambda src, out: mpy_cross_v2(src, out, "-march=armv7emsp"))
+    assert errors == [], "the V2 (MicroPython 1.18) cannot compile:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("target,kind,asm", builds("v1"))
+def test_v1_build_compiles_with_micropython_1_9(target, kind, asm, tmp_path):
+    files = build(target, kind, asm)
+    (tmp_path / "no-asm").mkdir()
+    errors = compile_all(files, tmp_path, lambda src, out: mpy_cross(without_asm(src, tmp_path / "no-asm"), out,
+                                                                     "-c", "1.9", "-X", f"heapsize={HEAP_PROXY}"))
+    errors += compile_all(files, tmp_path, lambda src, out: mpy_cross(src, out, "-march=armv6m"))
+    assert errors == [], "the V1 (MicroPython 1.9) cannot compile:\n" + "\n".join(errors)
+
+
+def test_mpy_cross_1_18_is_the_v2s_compiler(tmp_path):
+    """Guards the guard: it is 1.18, it needs the arch for asm_thumb, and it rejects
+    what 1.18 lacks but the current release accepts (f-string conversions)."""
+    r = subprocess.run([str(need(MPY_CROSS_V2, "mpy-cross 1.18")), "--version"], capture_output=True, text=True)
+    assert "MicroPython v1.18" in r.stdout
+    src = tmp_path / "a.py"
+    src.write_text("import micropython\n@micropython.asm_thumb\ndef f(r0):\n    data(2, 0x4600)\n")
+    assert "invalid arch" in mpy_cross_v2(src, tmp_path / "a.mpy").stderr
+    assert mpy_cross_v2(src, tmp_path / "a.mpy", "-march=armv7emsp").returncode == 0
+    src.write_text("x = 1\ny = f'{x!r}'\n")
+    assert mpy_cross_v2(src, tmp_path / "a.mpy", "-march=armv7emsp").returncode != 0
+    assert mpy_cross(src, tmp_path / "a.mpy", "-march=armv7emsp").returncode == 0
