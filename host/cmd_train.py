@@ -41,7 +41,7 @@ def load_training_data(data: str, seed: int = 0, exclude=()):
     """The dataset to train on, without the `exclude`d classes (MbnnError names an unknown one)."""
     from microbit_nn.train.datasets import check_classes, class_order, load_recordings, windows_from_recordings
 
-    recs = load_recordings(data, seed)
+    recs = load_recordings(data, seed, training=True)
     known = class_order(recs)
     lookup = {c.lower(): c for c in known}
     missing = [c for c in exclude if c.lower() not in lookup]

@@ -88,9 +88,10 @@ def check_classes(recordings: list[Recording], source: str) -> None:
         raise MbnnError(f"{source}: {found}; a classifier needs recordings of at least two classes")
 
 
-def load_recordings(spec: str | Path, seed: int = 0) -> list[Recording]:
+def load_recordings(spec: str | Path, seed: int = 0, training: bool = False) -> list[Recording]:
     """Recordings of a CSV folder, a CreateAI .json file or `synthetic[:N]`
-    (generated with `seed`). Raises MbnnError for unusable input."""
+    (generated with `seed`). Raises MbnnError for unusable input. `training`: a
+    class without recordings is an error in every format (train/createai.py)."""
     from microbit_nn.train import createai, csvdata, synthetic  # they import this module
 
     text = str(spec)
@@ -104,7 +105,7 @@ def load_recordings(spec: str | Path, seed: int = 0) -> list[Recording]:
         if path.is_dir():
             recs = csvdata.read_csv_folder(path)
         elif path.is_file() and path.suffix.lower() == ".json":
-            recs = createai.read_createai(path)
+            recs = createai.read_createai(path, training)
         elif path.is_file():
             raise MbnnError(f"{path}: not a .json file; give a CreateAI .json export, a CSV folder or 'synthetic'")
         else:
