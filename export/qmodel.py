@@ -160,6 +160,7 @@ class QModel:
     threshold: int
     icons: list[str]
     meta: dict = field(default_factory=dict)
+    target: str = "v1"  # the board it was trained for ("v2": may not fit a V1); "v1" in files without it
 
     # ---- serialization -------------------------------------------------
     def to_json(self) -> str:
@@ -170,7 +171,8 @@ class QModel:
         doc = {"format": FORMAT, "kind": self.kind, "classes": list(self.classes), "window": int(self.window),
                "period_ms": int(self.period_ms), "input": inp, "layers": [_layer_to_json(l) for l in self.layers],
                "out_scale": float(self.out_scale), "exp_table": [int(v) for v in self.exp_table],
-               "threshold": int(self.threshold), "icons": list(self.icons), "meta": self.meta}
+               "threshold": int(self.threshold), "icons": list(self.icons), "meta": self.meta,
+               "target": self.target}
         return json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n"
 
     def save(self, path) -> None:
@@ -190,7 +192,7 @@ class QModel:
             qm = cls(kind=doc["kind"], classes=list(doc["classes"]), window=int(doc["window"]),
                      period_ms=int(doc["period_ms"]), input=qin, layers=layers, out_scale=float(doc["out_scale"]),
                      exp_table=list(doc["exp_table"]), threshold=int(doc["threshold"]), icons=list(doc["icons"]),
-                     meta=dict(doc.get("meta", {})))
+                     meta=dict(doc.get("meta", {})), target=str(doc.get("target", "v1")))
         except MbnnError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -315,6 +317,7 @@ def _validate(qm: "QModel", where: str) -> None:
     _need(1 <= len(e) <= 256 and e[0] == 256 and all(0 < v <= 256 for v in e), where,
           "exp table must start at 256 and hold 1..256 positive entries")
     _need(0 <= qm.threshold <= 100, where, "threshold is a percent 0..100")
+    _need(qm.target in ("v1", "v2"), where, f"target must be v1 or v2, not {qm.target!r}")
 
 
 def load_model(path_or_dir) -> QModel:

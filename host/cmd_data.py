@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from microbit_nn.host.argtypes import SEED, int_in
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="a CSV folder (LABEL/NAME.csv), a CreateAI .json export, or 'synthetic[:N]'")
-    p.add_argument("--window", type=int, default=50, help="window length in samples (default 50 = 1 s)")
-    p.add_argument("--seed", type=int, default=0, help="seed for 'synthetic' data (default 0)")
+    p.add_argument("--window", type=int_in(10, 255), default=50,
+                   help="window length in samples, 10..255 (default 50 = 1 s)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed 0..2**31-1 for 'synthetic' data (default 0)")
     p.add_argument("--csv", "--out", dest="csv", metavar="OUT_DIR", default=None,
                    help="also write the raw recordings as OUT_DIR/LABEL/NAME.csv (x,y,z milli-g), OUT_DIR new or empty")
 

@@ -37,10 +37,10 @@ class FloatModel:
             return self.model(to_tensor(self.model.kind, windows, self.norm)).numpy()
 
 
-def save_float(path: Path, fm: FloatModel, hidden: int | None) -> None:
-    """Write the float model file."""
+def save_float(path: Path, fm: FloatModel, hidden: int | None, width: int | None = None) -> None:
+    """Write the float model file (`hidden`, `width`: as build_model takes them)."""
     torch.save({
-        "kind": fm.model.kind, "hidden": hidden, "classes": fm.classes,
+        "kind": fm.model.kind, "hidden": hidden, "width": width, "classes": fm.classes,
         "state_dict": fm.model.state_dict(),
         "norm": None if fm.norm is None else {"offset": fm.norm.offset.tolist(), "spread": fm.norm.spread.tolist()},
     }, path)
@@ -55,7 +55,7 @@ def load_float(path: str | Path) -> FloatModel:
         raise MbnnError(f"no float model at {path}: pass the directory that 'mbnn train --out' wrote")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
-        model = build_model(blob["kind"], len(blob["classes"]), blob["hidden"])
+        model = build_model(blob["kind"], len(blob["classes"]), blob["hidden"], blob.get("width"))
         model.load_state_dict(blob["state_dict"])
     except (KeyError, RuntimeError, EOFError, ValueError) as exc:
         raise MbnnError(f"{path} is not a microbit-nn float model ({exc}); retrain with 'mbnn train'") from exc

@@ -3,9 +3,11 @@
 The file is a JSON list of classes ("actions"):
 `[{"name": "Shake", "recordings": [{"ID": 1, "data": {"x": [...], "y": [...], "z": [...]}}]}]`
 with values in g at 50 Hz. We convert to int16 milli-g (rounded, clipped to
-+/-2048). Classes without recordings are skipped (CreateAI exports actions
-that were never recorded); everything else that is malformed raises MbnnError
-naming the class and recording.
++/-2048). A class without recordings (CreateAI exports actions that were never
+recorded) is refused for training, as a CSV class folder without files is (a
+classifier cannot learn a class it has no data of), and skipped when the data
+is only evaluated (it has no windows to score). Everything else that is
+malformed raises MbnnError naming the class and recording.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ def _recording(label: str, k: int, rec: object, where: str) -> Recording:
     return Recording(label, name, clip_mg(samples))
 
 
-def parse_createai(doc: object, source: str = "CreateAI data") -> list[Recording]:
-    """Recordings of a decoded CreateAI export, in file order."""
+def parse_createai(doc: object, source: str = "CreateAI data", training: bool = False) -> list[Recording]:
+    """Recordings of a decoded CreateAI export, in file order. `training`: a class
+    without recordings is an error (else it is skipped)."""
     if not isinstance(doc, list):
         raise MbnnError(f"{source}: expected a JSON list of classes; is this a CreateAI data export?")
     recs: list[Recording] = []
@@ -66,12 +69,14 @@ def parse_createai(doc: object, source: str = "CreateAI data") -> list[Recording
         items = cls.get("recordings", [])
         if not isinstance(items, list):
             raise MbnnError(f"{where}: 'recordings' is not a list; re-export the data from CreateAI")
+        if training and not items:
+            raise MbnnError(f"{where}: no recordings; record this action in CreateAI or delete it, then export again")
         for k, rec in enumerate(items):
             recs.append(_recording(name, k, rec, f"{where} recording {k}"))
     return recs
 
 
-def read_createai(path: Path) -> list[Recording]:
+def read_createai(path: Path, training: bool = False) -> list[Recording]:
     """Read a CreateAI .json export; raises MbnnError for unreadable or malformed files."""
     path = Path(path)
     try:
@@ -81,4 +86,4 @@ def read_createai(path: Path) -> list[Recording]:
                         "re-export the data from CreateAI") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MbnnError(f"{path}: cannot read it ({exc}); check the file") from None
-    return parse_createai(doc, str(path))
+    return parse_createai(doc, str(path), training)

@@ -15,7 +15,10 @@ samples and a window of L samples:
 - T < L: the recording is centred in L samples and its first/last sample is
   repeated before/after it (edge padding: no resampling, so speeds stay true).
 Every window cut from one recording shares its `groups` id, so splits never
-put one recording in two parts. Samples are int16 milli-g clipped to +/-2048
+put one recording in two parts. A recording named `NAME@SESSION` (a CSV file
+`LABEL/NAME@SESSION.csv`; synthetic data names its simulated person so) belongs
+to that session, e.g. a person or a day of recording: `sessions` numbers them,
+and cross-validation keeps a session in one fold. Samples are int16 milli-g clipped to +/-2048
 (the micro:bit's +/-2 g range), x, y, z, 50 Hz.
 """
 
@@ -52,6 +55,12 @@ class Dataset:
     classes: list[str] = field(default_factory=list)
     period_ms: int = PERIOD_MS
     source: str = ""
+    sessions: np.ndarray | None = None  # int64 [N] session id per window; None when no recording names one
+
+
+def session_of(name: str) -> str:
+    """The session a recording named `NAME@SESSION` belongs to ("" when none)."""
+    return name.rpartition("@")[2].strip() if "@" in name else ""
 
 
 def clip_mg(values: np.ndarray) -> np.ndarray:
@@ -79,9 +88,10 @@ def check_classes(recordings: list[Recording], source: str) -> None:
         raise MbnnError(f"{source}: {found}; a classifier needs recordings of at least two classes")
 
 
-def load_recordings(spec: str | Path, seed: int = 0) -> list[Recording]:
+def load_recordings(spec: str | Path, seed: int = 0, training: bool = False) -> list[Recording]:
     """Recordings of a CSV folder, a CreateAI .json file or `synthetic[:N]`
-    (generated with `seed`). Raises MbnnError for unusable input."""
+    (generated with `seed`). Raises MbnnError for unusable input. `training`: a
+    class without recordings is an error in every format (train/createai.py)."""
     from microbit_nn.train import createai, csvdata, synthetic  # they import this module
 
     text = str(spec)
@@ -95,7 +105,7 @@ def load_recordings(spec: str | Path, seed: int = 0) -> list[Recording]:
         if path.is_dir():
             recs = csvdata.read_csv_folder(path)
         elif path.is_file() and path.suffix.lower() == ".json":
-            recs = createai.read_createai(path)
+            recs = createai.read_createai(path, training)
         elif path.is_file():
             raise MbnnError(f"{path}: not a .json file; give a CreateAI .json export, a CSV folder or 'synthetic'")
         else:
@@ -147,7 +157,13 @@ def windows_from_recordings(recordings: list[Recording], window: int = 50, hop: 
         labels += [index[rec.label]] * len(w)
         groups += [g] * len(w)
     windows = np.concatenate(parts) if parts else np.zeros((0, window, 3), np.int16)
-    return Dataset(windows, np.array(labels, np.int64), np.array(groups, np.int64), classes, PERIOD_MS, source)
+    names = [session_of(r.name) for r in recordings]
+    sessions = None
+    if any(names):
+        ids = {n: i for i, n in enumerate(dict.fromkeys(names))}
+        sessions = np.array([ids[names[g]] for g in groups], np.int64)
+    return Dataset(windows, np.array(labels, np.int64), np.array(groups, np.int64), classes, PERIOD_MS, source,
+                   sessions)
 
 
 def load_dataset(spec: str | Path, window: int = 50, seed: int = 0) -> Dataset:
@@ -159,7 +175,8 @@ def load_dataset(spec: str | Path, window: int = 50, seed: int = 0) -> Dataset:
 def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
     """The windows at `idx` (indices or a boolean mask), same classes."""
     idx = np.asarray(idx)
-    return Dataset(ds.windows[idx], ds.labels[idx], ds.groups[idx], list(ds.classes), ds.period_ms, ds.source)
+    return Dataset(ds.windows[idx], ds.labels[idx], ds.groups[idx], list(ds.classes), ds.period_ms, ds.source,
+                   None if ds.sessions is None else ds.sessions[idx])
 
 
 def _part_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:

@@ -130,10 +130,15 @@ class CNN(QuantNet):
         return self.act(F.linear(g, self.w(self.fc), self.fc.bias), 2, relu=False)
 
 
-def build_model(kind: str, n_classes: int, hidden: int | None = None) -> QuantNet:
-    """A fresh model of the named family with the V1-sized defaults."""
+DEFAULT_HIDDEN = {"mlp": 24, "cnn": 16}  # the V1-sized defaults
+DEFAULT_WIDTH = 8  # cnn: channels of the first conv
+
+
+def build_model(kind: str, n_classes: int, hidden: int | None = None, width: int | None = None) -> QuantNet:
+    """A fresh model of the named family: `hidden` is the mlp's hidden units or the
+    cnn's second conv channels, `width` the cnn's first conv channels (None: defaults)."""
     if kind == "mlp":
-        return MLP(n_classes, hidden=hidden or 24)
+        return MLP(n_classes, hidden=hidden or DEFAULT_HIDDEN["mlp"])
     if kind == "cnn":
-        return CNN(n_classes, channels=(8, hidden or 16))
+        return CNN(n_classes, channels=(width or DEFAULT_WIDTH, hidden or DEFAULT_HIDDEN["cnn"]))
     raise ValueError(f"unknown model kind {kind!r}: use mlp or cnn")

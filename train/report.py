@@ -57,12 +57,16 @@ def write_report(out: Path, report: dict, history: dict) -> None:
     lines = [
         f"# Training report: {report['model']} on {report['data']}",
         "",
+        f"- target: micro:bit {report.get('target', 'v1').upper()}",
         f"- held-out test windows: {test['n']} (split by recording: {report['split']})",
         f"- accuracy float: {test['accuracy_float']:.4f}",
         f"- accuracy int8: {test['accuracy_int8']:.4f}",
         f"- argmax agreement float vs int8: {test['agreement']:.4f}",
         f"- quantization: {report['quantization']} (int8 validation accuracy {report['quantization_candidates']})",
-        f"- unknown-gesture threshold: {report['threshold']}% confidence",
+        f"- unknown-gesture threshold: {report['threshold']}% confidence, calibrated on validation: "
+        f"it flags {_pct(report.get('threshold_val_flagged'))} of validation windows (all known gestures) "
+        "unknown; a higher threshold flags more unknown gestures and more known ones "
+        "(measure both with 'mbnn eval MODEL DATA --unknown CLASS')",
         f"- parameters: {report['params']}, weight bytes: {report['weight_bytes']}, MACs per inference: {report['macs']}",
         f"- training seconds: {report['train_seconds']:.1f}",
         "",
@@ -71,5 +75,29 @@ def write_report(out: Path, report: dict, history: dict) -> None:
     ]
     for name, row in test["per_class"].items():
         lines.append(f"| {name} | {row['n']} | {row.get('accuracy_float', float('nan')):.3f} | {row['accuracy_int8']:.3f} |")
+    lines += _selection_lines(report.get("selection"))
     lines += ["", "![training curves](training.png)", "", "![int8 confusion](confusion_int8.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
+
+
+def _selection_lines(sel: dict | None) -> list[str]:
+    """The model choice: the candidates' fold scores and the reason."""
+    if not sel:
+        return []
+    lines = ["", "## Model choice", "", f"{sel['winner']}: {sel['reason']}."]
+    if not sel.get("candidates"):
+        return lines
+    lines += ["", f"Cross-validation: {sel['folds']} folds by {sel['fold_by']} "
+              f"({sel['plan']['epochs']} float epochs each), {sel['seconds']:.1f} s.", "",
+              "| candidate | fold int8 accuracy | mean | MACs | weight bytes | budget |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for c in sel["candidates"]:
+        folds = ", ".join(f"{f:.3f}" for f in c["folds"])
+        lines.append(f"| {c['name']} | {folds} | {c['mean']:.3f} | {c['macs']} | {c['weight_bytes']} | {c['budget']} |")
+    for r in sel.get("rejected", []):
+        lines.append(f"| {r['name']} | not tried | | {r['macs']} | {r['weight_bytes']} | {r['budget']} |")
+    return lines

@@ -186,5 +186,6 @@ def make_recordings(n_per_class: int = DEFAULT_PER_CLASS, seed: int = 0,
         rng = np.random.default_rng([seed, CLASSES.index(cls)])
         for i in range(n_per_class):
             who = int(rng.integers(N_PEOPLE))
-            recs.append(Recording(cls, f"{cls}_{i:03d}_p{who}", _recording(rng, cls, people[who])))
+            # "@p<who>": the simulated person is the recording's session (datasets.session_of)
+            recs.append(Recording(cls, f"{cls}_{i:03d}@p{who}", _recording(rng, cls, people[who])))
     return recs

@@ -15,30 +15,13 @@ import torch.nn.functional as F
 from microbit_nn.export import reference
 from microbit_nn.export.qmodel import QModel
 from microbit_nn.train import augment as aug
+from microbit_nn.train.config import TrainConfig
 from microbit_nn.train.convert import to_qmodel
 from microbit_nn.train.datasets import Dataset
 from microbit_nn.train.inputs import FeatureNorm, to_tensor, window_features
 from microbit_nn.train.models import QuantNet, build_model
 
 Progress = Callable[[str, int, int, dict], None]  # (phase, step, total, metrics)
-
-
-@dataclass
-class TrainConfig:
-    kind: str = "mlp"
-    hidden: int | None = None
-    epochs: int = 120
-    qat_epochs: int = 30
-    patience: int = 25
-    batch: int = 64
-    lr: float = 0.01
-    seed: int = 0
-    augment: bool = True
-    aug_copies: int = 2  # augmented copies of the training set per epoch
-    # Random device tilt in augmentation. 60 degrees rather than 25 generalizes
-    # better to other people's grip: measured on the CreateAI test set (cnn
-    # 0.62-0.78 -> 0.85-1.0) and on unseen synthetic people (mlp 0.91 -> 0.95).
-    rotate_deg: float = 60.0
 
 
 @dataclass
@@ -142,7 +125,7 @@ def _train(cfg, train_ds, val_ds, progress, meta, start) -> TrainResult:
     _seed_all(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     norm = FeatureNorm.fit(window_features(train_ds.windows)) if cfg.kind == "mlp" else None
-    model = build_model(cfg.kind, len(train_ds.classes), cfg.hidden)
+    model = build_model(cfg.kind, len(train_ds.classes), cfg.hidden, cfg.width)
     val_xy = (to_tensor(cfg.kind, val_ds.windows, norm), torch.tensor(val_ds.labels, dtype=torch.long))
     history: dict = {}
     model = _fit(model, cfg, train_ds, val_xy, norm, rng, cfg.epochs, cfg.lr, "float", progress, history)
