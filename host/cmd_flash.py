@@ -16,6 +16,7 @@ from pathlib import Path
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
+from microbit_nn.host.argtypes import port_name, positive_float
 
 _KINDS = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E}  # incl. universal-hex blocks
 
@@ -109,8 +110,8 @@ def wait_flashed(dest: Path, port: str | None, timeout: float) -> str | None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("hex", help="the .hex file to flash ('mbnn build' makes one)")
     p.add_argument("--drive", help="folder where the MICROBIT drive is mounted (found automatically)")
-    p.add_argument("--port", help="serial port to wait for afterwards (found automatically)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for flashing (default 60)")
+    p.add_argument("--port", type=port_name, help="serial port to wait for afterwards (found automatically)")
+    p.add_argument("--timeout", type=positive_float, default=60.0, help="seconds to wait for flashing (default 60)")
     p.add_argument("--no-wait", action="store_true", help="return once the file is written")
 
 
