@@ -65,7 +65,7 @@ def _check_hex(path: Path) -> None:
         tail = f.read().strip().splitlines()
     if not head.startswith(b":") or not tail or tail[-1].strip() != b":00000001FF":
         raise MbnnError("%s is not an Intel hex file (no ':' records or no end "
-                        "record): rebuild it with mbnn export" % path)
+                        "record): rebuild it with mbnn build" % path)
 
 
 def _die_with_parent() -> None:

@@ -23,16 +23,26 @@ from microbit_nn.errors import MbnnError
 
 @contextlib.contextmanager
 def _no_sigint():
-    """Defers SIGINT (Ctrl-C) for the few system calls of a swap (main thread only)."""
-    main = threading.current_thread() is threading.main_thread()
-    if main and hasattr(signal, "pthread_sigmask"):
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-    else:
+    """Defers SIGINT (Ctrl-C) for the few system calls of a swap (main thread only).
+
+    Python's handler is swapped for one that only notes the signal, then the
+    noted signal is delivered once the swap is done. (Blocking the signal with
+    pthread_sigmask is not enough: it masks one thread, and any other thread,
+    e.g. one of numpy's BLAS threads, still receives it for the main thread.)"""
+    if threading.current_thread() is not threading.main_thread():
         yield
+        return
+    noted = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if noted:
+            if callable(old):
+                old(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt here
+            elif old == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 def _umask() -> int:
