@@ -83,7 +83,7 @@ def _parse(fn, hex_text: str):
         return fn(hex_text)
     except mfs.FilesystemError as e:
         raise MbnnError("not a readable MicroPython hex (%s): rebuild it with "
-                        "mbnn export" % e) from e
+                        "mbnn build" % e) from e
 
 
 def hex_files(hex_text: str) -> dict[str, bytes]:

@@ -37,6 +37,7 @@ from microbit_nn.export.qmodel import QModel, load_model
 from microbit_nn.export.plan import kernels as plan_kernels
 from microbit_nn.export.writer import device_files, minify, prune
 from microbit_nn.firmware import FIRMWARE_DIR
+from microbit_nn.host.argtypes import positive_int
 from microbit_nn.host.progress import console
 
 GOALS = {"mlp": 160_000, "cnn": 800_000}  # instructions per prediction (10 / 50 ms at 16 MHz)
@@ -74,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="board whose build is measured (the V2's files are the V1's, run on the emulated V1)")
     p.add_argument("--kernels", choices=["build", "engine", "qk"], default="build",
                    help="as the V1 build runs the model (default), or force the engine (machine code) or qk (Python)")
-    p.add_argument("--windows", type=int, default=5, help="windows to average over (synthetic, one per class; default 5)")
+    p.add_argument("--windows", type=positive_int, default=5, help="windows to average over (synthetic, one per class; default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
+from microbit_nn.host.argtypes import port_name, positive_float
 
 def write_hex(text: str, drive: str, name: str) -> Path:
     """Write the hex onto the drive (flush + fsync). Raises MbnnError on a read-only or failing drive."""
@@ -64,8 +65,8 @@ def wait_flashed(dest: Path, port: str | None, timeout: float) -> str | None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("hex", help="the .hex file to flash ('mbnn build' makes one)")
     p.add_argument("--drive", help="folder where the MICROBIT drive is mounted (found automatically)")
-    p.add_argument("--port", help="serial port to wait for afterwards (found automatically)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for flashing (default 60)")
+    p.add_argument("--port", type=port_name, help="serial port to wait for afterwards (found automatically)")
+    p.add_argument("--timeout", type=positive_float, default=60.0, help="seconds to wait for flashing (default 60)")
     p.add_argument("--no-wait", action="store_true", help="return once the file is written")
 
 

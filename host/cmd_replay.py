@@ -14,7 +14,21 @@ import json
 from typing import Iterator
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.host.argtypes import port_name, positive_float, positive_int
 from microbit_nn.host.device import Device
+
+def refuse_hex(model: str, emulator: bool) -> None:
+    """MbnnError when MODEL is a .hex (a V2 one under --emulator gets its own message)."""
+    if not str(model).lower().endswith(".hex"):
+        return
+    if emulator:
+        from microbit_nn.host.cmd_stream import check_emulator_hex
+
+        check_emulator_hex(model)
+        raise MbnnError("--emulator builds the V1 app from MODEL: give the 'mbnn train --out' folder, not "
+                        "%s (to run a .hex: 'mbnn stream --emulator %s')" % (model, model))
+    raise MbnnError("MODEL is the 'mbnn train --out' folder, not a .hex (%s)" % model)
+
 
 @contextlib.contextmanager
 def open_device(model: str | None, port: str | None, emulator: bool, timeout: float = 30.0) -> Iterator[Device]:
@@ -26,6 +40,7 @@ def open_device(model: str | None, port: str | None, emulator: bool, timeout: fl
 
         if not model:
             raise MbnnError("--emulator needs a MODEL to build the app from: pass the 'mbnn train --out' folder")
+        refuse_hex(model, emulator)
         with Emulator.from_files(device_files(load_model(model), "v1")) as emu:
             dev = Device(emu.serial, timeout=timeout)
             dev.wait_banner()
@@ -84,11 +99,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a trained model (the 'mbnn train --out' folder or its model_int8.json)")
     p.add_argument("data", help="recordings: a CSV folder, a CreateAI .json, or 'synthetic'")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--port", help="serial port of a micro:bit running the model's app")
+    src.add_argument("--port", type=port_name, help="serial port of a micro:bit running the model's app")
     src.add_argument("--emulator", action="store_true", help="build the V1 app for MODEL and boot it in QEMU")
-    p.add_argument("--limit", type=int, help="replay at most N windows (spread over DATA)")
+    p.add_argument("--limit", type=positive_int, help="replay at most N windows (spread over DATA)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer")
+    p.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait for each answer")
 
 
 def _windows(args, qm) -> tuple[np.ndarray, np.ndarray]:
@@ -97,8 +112,12 @@ def _windows(args, qm) -> tuple[np.ndarray, np.ndarray]:
     from microbit_nn.train.datasets import load_dataset
 
     ds = load_dataset(args.data, window=qm.window)
-    names = list(ds.classes)
-    labels = np.array([qm.classes.index(names[l]) if names[l] in qm.classes else -1 for l in ds.labels])
+    lookup = {c.lower(): i for i, c in enumerate(qm.classes)}  # case-insensitive, as in eval
+    known = [lookup.get(c.lower(), -1) for c in ds.classes]
+    if all(k < 0 for k in known):
+        raise MbnnError("the data has classes %s and none of them is the model's (%s): replay data recorded "
+                        "for this model" % (list(ds.classes), list(qm.classes)))
+    labels = np.array([known[l] for l in ds.labels], np.int64)
     idx = np.arange(len(labels))
     if args.limit and args.limit < len(idx):
         idx = np.linspace(0, len(idx) - 1, args.limit).round().astype(int)
@@ -109,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from microbit_nn.export.qmodel import load_model
     from microbit_nn.host.progress import console, phase_progress
 
+    refuse_hex(args.model, args.emulator)
     qm = load_model(args.model)
     windows, labels = _windows(args, qm)
     if not len(windows):

@@ -12,16 +12,17 @@ import argparse
 import json
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.host.argtypes import port_name, positive_float
 from microbit_nn.host.cmd_replay import open_device
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--port", help="serial port of a micro:bit running microbit-nn")
+    src.add_argument("--port", type=port_name, help="serial port of a micro:bit running microbit-nn")
     src.add_argument("--emulator", nargs="?", const="", metavar="MODEL",
                      help="build the V1 app for MODEL (default: the built-in test model) and boot it in QEMU")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each result line")
+    p.add_argument("--timeout", type=positive_float, default=60.0, help="seconds to wait for each result line")
 
 
 def _test_model_dir() -> str:
@@ -39,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from microbit_nn.host.progress import console
 
     emulate = args.emulator is not None
+    if args.emulator:
+        from microbit_nn.host.cmd_replay import refuse_hex
+
+        refuse_hex(args.emulator, True)
     model = (args.emulator or _test_model_dir()) if emulate else None
     with open_device(model, args.port, emulate, args.timeout) as dev:
         try:

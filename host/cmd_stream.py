@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
+from microbit_nn.host.argtypes import nonneg_float, port_name, positive_float, positive_int
 from microbit_nn.host.device import Device, Disconnected, Prediction
 
 # rich is imported where the terminal view needs it: --json, --csv and --help start faster.
@@ -34,7 +35,11 @@ class CsvSink:
     """CSV rows `t,seq,k,label,conf,logit_<class>...`, flushed per row ('-' = stdout)."""
 
     def __init__(self, path: str):
-        self.f = sys.stdout if path == "-" else open(path, "a", newline="", encoding="utf-8")
+        try:
+            self.f = sys.stdout if path == "-" else open(path, "a", newline="", encoding="utf-8")
+        except OSError as e:  # opened before any board is: a bad path costs nothing
+            raise MbnnError("cannot append to --csv %s (%s): give a file in an existing folder you can write to"
+                            % (path, e.strerror)) from None
         self.w = csv.writer(self.f)
         self.header = self.f is sys.stdout or self.f.tell() == 0
 
@@ -154,11 +159,29 @@ def stream(dev: Device, sinks: list[Callable], count: int | None, again: Callabl
     return dev
 
 
+def check_emulator_hex(path: str) -> None:
+    """MbnnError when `path` is a MicroPython hex for the V2: the emulated board is a V1.
+    Anything else that is wrong with the file is left to the emulator's own check."""
+    from pathlib import Path
+
+    from microbit_nn.export.hexbuild import hex_info
+
+    try:
+        text = Path(path).read_text(encoding="ascii")
+        target = hex_info(text).target
+    except (OSError, UnicodeDecodeError, MbnnError):
+        return
+    if target != "v1":
+        raise MbnnError(f"{path} is a hex for the {target.upper()}; the emulator runs V1 builds: make one with "
+                        "'mbnn build MODEL --target v1'")
+
+
 @contextlib.contextmanager
 def _source(args: argparse.Namespace) -> Iterator[tuple[Device, str, Callable[[], Device] | None]]:
     if args.emulator:
         from microbit_nn.host.emulator import Emulator
 
+        check_emulator_hex(args.emulator)
         with Emulator(args.emulator) as emu:
             dev = Device(emu.serial, timeout=args.timeout)
             dev.wait_banner(timeout=30.0)
@@ -175,14 +198,14 @@ def _source(args: argparse.Namespace) -> Iterator[tuple[Device, str, Callable[[]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--port", help="serial port or pyserial URL (found automatically)")
+    src.add_argument("--port", type=port_name, help="serial port or pyserial URL (found automatically)")
     src.add_argument("--emulator", metavar="HEX", help="boot HEX on the emulated micro:bit V1 and stream from it")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", metavar="FILE", help="append CSV rows to FILE ('-': stdout)")
     out.add_argument("--json", action="store_true", help="print one JSON object per prediction")
-    p.add_argument("--count", type=int, help="stop after N predictions")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds without a prediction before giving up")
-    p.add_argument("--reconnect", type=float, default=30.0,
+    p.add_argument("--count", type=positive_int, help="stop after N predictions")
+    p.add_argument("--timeout", type=positive_float, default=5.0, help="seconds without a prediction before giving up")
+    p.add_argument("--reconnect", type=nonneg_float, default=30.0,
                    help="seconds to wait for an unplugged micro:bit to come back (default 30)")
 
 

@@ -9,6 +9,7 @@ MICROBIT (the OS may add a number: MICROBIT1 for a second board).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -19,6 +20,7 @@ import serial
 from serial.tools import list_ports
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.host.serialio import port_busy
 
 VID, PID = 0x0D28, 0x0204
 BAUD = 115200
@@ -55,14 +57,32 @@ def open_port(port: str | None = None, timeout: float = 0.05) -> serial.SerialBa
     """Open `port` (a pyserial URL or path; found automatically when None) at 115200 baud.
 
     `timeout` is pyserial's read timeout; the protocol client adds its own
-    per-answer timeouts on top. Raises MbnnError when it cannot be opened.
+    per-answer timeouts on top. A device path is opened with an exclusive lock
+    (POSIX), so two programs never split the micro:bit's lines between them.
+    Raises MbnnError when it cannot be opened, saying "port busy" when another
+    program holds it.
     """
     name = find_port(port)
+    lock = {"exclusive": True} if "://" not in name and os.name == "posix" else {}
     try:
-        return serial.serial_for_url(name, baudrate=BAUD, timeout=timeout)
+        return serial.serial_for_url(name, baudrate=BAUD, timeout=timeout, **lock)
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise MbnnError(f"cannot open the serial port {name} ({exc}): check it exists and that no other "
-                        "program (screen, Mu, a second mbnn) has it open") from None
+        raise MbnnError(open_failure(name, exc)) from None
+
+
+def open_failure(name: str, exc: BaseException) -> str:
+    """The one line that says why `name` did not open and what to do."""
+    if port_busy(exc):
+        return (f"port busy: another program holds the serial port {name} (a serial terminal such as screen, "
+                "minicom or PuTTY, Mu, a browser tab using WebUSB, or another mbnn): close it and try again")
+    if getattr(exc, "errno", None) == errno.EACCES:
+        return (f"no permission to open the serial port {name}: add yourself to its group (Linux: 'sudo usermod "
+                "-aG dialout $USER', then log out and in) or run from an account that may use it")
+    if getattr(exc, "errno", None) == errno.ENOENT:
+        return (f"the serial port {name} does not exist: check --port, or leave it out to find the micro:bit; "
+                f"{_CHECKS}")
+    return (f"cannot open the serial port {name} ({exc}): check it exists and that no other "
+            "program (screen, Mu, a second mbnn) has it open")
 
 
 def port_present(port: str) -> bool:

@@ -16,6 +16,8 @@ runs many snippets in one interpreter session with a deadline each.
 
 from __future__ import annotations
 
+import errno
+import sys
 import time
 from collections import deque
 from typing import Any, Callable
@@ -131,6 +133,22 @@ class LineReader:
         except (OSError, ValueError) as e:  # SerialException is an OSError
             raise MbnnError("the serial port stopped working (%s): check the micro:bit "
                             "is plugged in and no other program uses the port" % e) from e
+
+
+# Opening a port another program holds: EBUSY (a terminal set TIOCEXCL), EAGAIN
+# (another mbnn's exclusive lock); on Windows every open port is exclusive and
+# a second open is "Access is denied" (WinError 5, PermissionError 13).
+_BUSY = {errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK}
+
+
+def port_busy(exc: BaseException) -> bool:
+    """Whether a failed open of a serial port means another program holds it."""
+    code = getattr(exc, "errno", None)
+    if code in _BUSY:
+        return True
+    if code == errno.EACCES and sys.platform.startswith("win"):
+        return True
+    return "Access is denied" in str(exc)  # pyserial on Windows puts the WinError in the text only
 
 
 def send_line(ser: Any, text: str) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import threading
 import time
 from types import SimpleNamespace
 
 import pytest
+import serial
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
@@ -46,10 +50,46 @@ def test_open_port_takes_pyserial_urls():
 
 
 def test_open_port_failure_is_clear(tmp_path):
-    with pytest.raises(MbnnError, match=r"cannot open the serial port .*no other program"):
+    with pytest.raises(MbnnError, match=r"the serial port .*ttyACM9 does not exist: check --port"):
         discover.open_port(str(tmp_path / "ttyACM9"))
     with pytest.raises(MbnnError, match="cannot open"):
         discover.open_port("nosuchscheme://x")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals and flock are POSIX")
+def test_port_held_by_another_program_is_port_busy():
+    """A real pty opened twice: the second open meets the first one's exclusive lock."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    try:
+        first = discover.open_port(path)
+        try:
+            with pytest.raises(MbnnError, match="port busy: another program holds the serial port %s.*close it"
+                               % re.escape(path)):
+                discover.open_port(path)
+        finally:
+            first.close()
+        discover.open_port(path).close()  # free again once the holder closed it
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize("exc, says", [
+    (serial.SerialException(errno.EBUSY, "could not open port /dev/ttyACM0: [Errno 16] Device or resource busy"),
+     "port busy: another program holds the serial port /dev/ttyACM0"),
+    (serial.SerialException("could not open port 'COM3': PermissionError(13, 'Access is denied.', None, 5)"),
+     "port busy: another program holds the serial port /dev/ttyACM0"),
+    (serial.SerialException(errno.EACCES, "could not open port /dev/ttyACM0: [Errno 13] Permission denied"),
+     "no permission to open the serial port /dev/ttyACM0: .*dialout"),
+])
+def test_open_failures_say_what_to_do(monkeypatch, exc, says):
+    def fail(*a, **kw):
+        raise exc
+    monkeypatch.setattr(discover.serial, "serial_for_url", fail)
+    monkeypatch.setattr(discover.sys, "platform", "linux")
+    with pytest.raises(MbnnError, match=says):
+        discover.open_port("/dev/ttyACM0")
 
 
 def test_wait_port_polls_until_it_appears(tmp_path):

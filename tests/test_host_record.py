@@ -37,7 +37,7 @@ def bytes_read(pid: int) -> int:
 
 def ns(**kw) -> argparse.Namespace:
     a = argparse.Namespace(label="shake", port=None, out="rec", count=2, seconds=None, countdown=0, auto=True,
-                           wait=10.0)
+                           wait=10.0, plot=False)
     a.__dict__.update(kw)
     return a
 
@@ -132,6 +132,74 @@ def test_bad_label_and_count(tmp_path):
             cmd_record.run(ns(label=label, out=str(tmp_path)))
     with pytest.raises(MbnnError, match="at least 1"):
         cmd_record.run(ns(count=0, out=str(tmp_path)))
+
+
+def test_shorter_than_one_window_is_refused(tmp_path):
+    """The stub's banner says window 10 at 20 ms: 0.1 s (5 samples) is refused, 0.2 s is the least."""
+    with SimDevice({"main.py": STUB_MAIN}, accel=TABLE, speed=2.0) as sim:
+        with pytest.raises(MbnnError, match=r"--seconds 0.1 is shorter than one window .* at least 0.2 s "
+                                            r"\(10 samples at 20 ms\)"):
+            cmd_record.run(ns(port=sim.port, out=str(tmp_path / "d"), seconds=0.1))
+        assert not (tmp_path / "d").exists()  # nothing written
+        assert cmd_record.run(ns(port=sim.port, out=str(tmp_path / "d"), seconds=0.2, count=1)) == 0
+    (f,) = (tmp_path / "d" / "shake").glob("*.csv")
+    assert len(read_csv(f, "shake").samples) == 10
+
+
+def test_out_that_is_a_file_is_refused_before_connecting(tmp_path):
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "d" / "shake").parent.mkdir()
+    (tmp_path / "d" / "shake").write_text("x")
+    for out in (tmp_path / "f", tmp_path / "d"):  # port=None would look for a micro:bit: it never gets there
+        with pytest.raises(MbnnError, match="is a file: give --out a dataset folder"):
+            cmd_record.run(ns(out=str(out)))
+
+
+def test_strip_chart_levels():
+    # 2 rows of 8 eighths over [-2048, 2048]: 16 steps of 256 mg
+    assert cmd_record.strip_chart([-2048, 2048, 0, -2048 + 3 * 256, 9999, -9999], 2) == [
+        " █  █ ",
+        " ██▃█ ",
+    ]
+    assert cmd_record.strip_chart([], 3) == ["", "", ""]
+
+
+def test_live_plot_shows_what_is_captured(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cmd_record, "_console", lambda: Console(file=screen, force_terminal=True, width=70))
+    plots = []
+
+    class Spy(cmd_record.LivePlot):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            plots.append(self)
+    monkeypatch.setattr(cmd_record, "LivePlot", Spy)
+    with SimDevice({"main.py": STUB_MAIN}, accel=TABLE, speed=2.0) as sim:
+        assert cmd_record.run(ns(port=sim.port, out=str(tmp_path), count=1, plot=True)) == 0
+    (f,) = (tmp_path / "shake").glob("*.csv")
+    saved = [tuple(r) for r in read_csv(f, "shake").samples.tolist()]
+    (plot,) = plots
+    assert list(plot.samples)[-len(saved):] == saved  # the chart ends with exactly what was saved
+    assert "recording 'shake'" in plot.status and "●" in screen.getvalue()
+    shown = Console(file=io.StringIO(), width=70, record=True)
+    shown.print(plot)
+    lines = shown.export_text().splitlines()
+    for i, axis in enumerate("xyz"):
+        vals = [r[i] for r in plot.samples]
+        rows = cmd_record.strip_chart(vals, plot.height)
+        at = 1 + i * plot.height
+        assert lines[at].startswith(f"{axis} {vals[-1]:+6d} ")
+        assert [l[9:].rstrip() for l in lines[at:at + plot.height]] == [r.rstrip() for r in rows]
+
+
+def test_no_plot_when_stdout_is_not_a_terminal(tmp_path, monkeypatch, capsys):
+    made = []
+    monkeypatch.setattr(cmd_record, "LivePlot", lambda *a, **kw: made.append(1))
+    with SimDevice({"main.py": STUB_MAIN}, accel=TABLE, speed=2.0) as sim:
+        assert cmd_record.run(ns(port=sim.port, out=str(tmp_path), count=1, plot=None)) == 0
+    assert not made and "▁" not in capsys.readouterr().out
 
 
 def test_unplug_mid_recording_keeps_earlier_files(tmp_path):

@@ -204,3 +204,21 @@ def test_stream_from_the_emulator(tmp_path, capsys, rng, qmodel_factory):
     assert cmd_stream.run(ns(emulator=str(hexfile), json=True, count=3, timeout=30.0)) == 0
     rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert len(rows) == 3 and all(len(r["logits"]) == 3 and r["label"] in qm.classes + ["unknown"] for r in rows)
+
+
+def test_a_port_another_program_holds_is_port_busy(tmp_path):
+    """A second mbnn on the same board: one line naming the port, nothing written to --csv."""
+    with SimDevice({"main.py": STUB_MAIN}, accel=STILL, speed=4.0) as sim:
+        holder = discover.open_port(sim.port)
+        try:
+            with pytest.raises(MbnnError, match="port busy: another program holds the serial port %s" % sim.port):
+                cmd_stream.run(ns(port=sim.port, json=True, count=1, csv=None))
+        finally:
+            holder.close()
+        assert cmd_stream.run(ns(port=sim.port, json=True, count=1)) == 0  # free again
+
+
+def test_missing_csv_folder_is_refused_before_connecting(monkeypatch):
+    monkeypatch.setattr(discover, "open_port", lambda *a, **kw: pytest.fail("the port was opened"))
+    with pytest.raises(MbnnError, match="cannot append to --csv /nonexistent/x.csv"):
+        cmd_stream.run(ns(port="/dev/ttyACM0", csv="/nonexistent/x.csv"))
