@@ -1,6 +1,7 @@
 # Device side of `mbnn bench` (host/cmd_bench.py, docs/bench.md). The bench's
-# main.py loads the model with the app's own loader (app.ld()), then calls
-# go(). Small on purpose: on the V1 this file compiles next to the loaded
+# main.py imports the app, drops its main loop and calls run(app), which
+# loads the model with the app's own loaders (li, ld) and then times it
+# (go). Small on purpose: its code stays in the V1 heap beside the loaded
 # model. Under QEMU's -icount shift=0 one instruction takes 1 ns, so
 # ticks_us() differences count thousands of instructions.
 import gc
