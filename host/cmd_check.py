@@ -152,7 +152,7 @@ def micropython_banner(dev, timeout: float) -> tuple[Check, str | None]:
     """Stops the app (Ctrl-C) to read the MicroPython banner its REPL prints (Ctrl-B at the REPL
     prints it again), then soft-resets (Ctrl-D) and waits for the app's banner."""
     dev.close()  # replay mode off: no answer is pending when the app stops
-    seen, found, deadline = "", None, time.monotonic() + timeout
+    found, deadline = None, time.monotonic() + min(timeout, 10.0)  # a board stops within a second
     keys = b"\r\x03\x03"
     while found is None and time.monotonic() < deadline:
         dev.ser.write(keys)
@@ -161,12 +161,10 @@ def micropython_banner(dev, timeout: float) -> tuple[Check, str | None]:
         end = min(deadline, time.monotonic() + 2.0)
         while time.monotonic() < end:
             line = dev.reader.readline(0.1)
-            if line is not None:
-                seen += line
-                m = _MP.search(line)
-                if m:
-                    found = m.group(0).strip().rstrip(";")
-                    break
+            m = _MP.search(line or "")
+            if m:
+                found = m.group(0).strip()
+                break
     dev.ser.write(b"\x02\x04")  # leave a raw REPL if any, soft reset: main.py runs the app again
     dev.ser.flush()
     try:
@@ -189,7 +187,8 @@ def summary(report: dict) -> str:
              "board %s" % (report.get("board") or "unknown"),
              report.get("micropython") or "MicroPython banner not read",
              "app %s %s kernels %s" % (d.get("version", "?"), d.get("kind", "?"), d.get("kernels", "?")),
-             "free %s -> %s bytes" % (d.get("free", "?"), report.get("free_after", "?")),
+             "free %s -> %s bytes" % (report.get("free_before") or d.get("free", "?"),
+                                      report.get("free_after") or "?"),
              "selftest %s" % ("%(passed)d passed %(failed)d failed" % st if st else "not run"),
              "replay %s" % ("%d/%d valid, %s, bit-exact %s" % (
                  rp["valid"], rp["windows"] + 1, "repeatable" if rp["repeatable"] else "NOT repeatable",
@@ -207,7 +206,8 @@ def run_checks(dev, qm=None, timeout: float = 60.0, repl: bool = True, say=lambd
     from microbit_nn.host.cmd_bench import bench_windows
 
     report: dict = {"host_version": __version__, "checks": [], "device": dict(dev.meta), "board": None,
-                    "micropython": None, "selftest": None, "replay": None, "free_after": None, "error": None}
+                    "micropython": None, "selftest": None, "replay": None, "free_before": None, "free_after": None,
+                    "error": None}
 
     def add(c: Check) -> None:
         report["checks"].append(asdict(c))
@@ -220,12 +220,12 @@ def run_checks(dev, qm=None, timeout: float = 60.0, repl: bool = True, say=lambd
         c, report["selftest"] = check_selftest(dev, timeout)
         add(c)
         step = "replay"
-        before = dev.meta["free"]  # the banner after the selftest's restart: the app as it boots
+        report["free_before"] = dev.meta["free"]  # the banner after the selftest's restart: the app as it boots
         checks, report["replay"] = check_replay(dev, bench_windows(dev.meta["window"], N_WINDOWS), qm)
         for c in checks:
             add(c)
         step = "heap"
-        c, report["free_after"] = check_heap(dev, before)
+        c, report["free_after"] = check_heap(dev, report["free_before"])
         add(c)
         if repl:
             step = "restart"
@@ -278,8 +278,9 @@ def open_board(args: argparse.Namespace, qm) -> Iterator:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="the model the board should run (the 'mbnn train --out' folder): "
                                             "the replayed logits must then equal its reference bit for bit")
-    p.add_argument("--port", help="serial port or pyserial URL (found automatically)")
-    p.add_argument("--emulator", action="store_true",
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--port", help="serial port or pyserial URL (found automatically)")
+    src.add_argument("--emulator", action="store_true",
                    help="check the emulated micro:bit V1 (booted with --hex, MODEL's V1 build, or a test model)")
     p.add_argument("--hex", help="with --emulator: the .hex to boot")
     p.add_argument("--no-repl", action="store_true",
@@ -291,8 +292,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.hex and not args.emulator:
         raise MbnnError("--hex boots a file in the emulator: add --emulator (a real board runs what was flashed)")
-    if args.emulator and args.port:
-        raise MbnnError("--port and --emulator exclude each other: choose one")
     qm = None
     if args.model:
         from microbit_nn.export.qmodel import load_model
