@@ -28,7 +28,7 @@ from microbit_nn.host.device import Device, Disconnected, Prediction
 def record(p: Prediction, dev: Device) -> dict:
     """A prediction as a plain dict (what --json prints)."""
     return {"t": round(time.time(), 3), "seq": p.seq, "k": p.k, "label": dev.label(p.k), "conf": p.conf,
-            "logits": list(p.logits)}
+            "logits": list(p.logits), "kernels": dev.meta.get("kernels", "unknown")}
 
 
 class CsvSink:
@@ -90,6 +90,7 @@ class View:
         if row is None or dev is None:
             return Group(head, Text("waiting for predictions..."))
         head.append(f"   {self.rate():.1f} predictions/s   #{row['seq']}", style="dim")
+        head.append(f"   kernels: {row.get('kernels', 'unknown')}", style="dim")  # engine or python (banner)
         t = Table(box=None, pad_edge=False)
         for col in ("", "class", "confidence", f"last {len(self.recent)}", "logit"):
             t.add_column(col)

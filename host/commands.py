@@ -15,4 +15,5 @@ register("build", "cmd_build", "build a flashable .hex: MicroPython plus the app
 register("budget", "cmd_budget", "estimate (and for the V1 measure in the emulator) the free heap MODEL leaves")
 register("replay", "cmd_replay", "replay recorded windows on a micro:bit (or the emulator) and compare with the reference")
 register("selftest", "cmd_selftest", "run the on-device selftest (golden vectors) on a micro:bit or the emulator")
+register("check", "cmd_check", "check a micro:bit (or the emulator): banner, selftest, replayed windows, free heap; a summary line for bug reports")
 register("demo", "cmd_demo", "the whole pipeline on the emulated micro:bit: train, quantize, build the .hex, replay held-out gestures")

@@ -222,3 +222,27 @@ def test_missing_csv_folder_is_refused_before_connecting(monkeypatch):
     monkeypatch.setattr(discover, "open_port", lambda *a, **kw: pytest.fail("the port was opened"))
     with pytest.raises(MbnnError, match="cannot append to --csv /nonexistent/x.csv"):
         cmd_stream.run(ns(port="/dev/ttyACM0", csv="/nonexistent/x.csv"))
+
+
+def test_json_rows_and_view_name_the_kernels(capsys):
+    """The real app's all-Python build says `python` in its banner: every JSON row and the view's
+    header carry it (the stub's older banner has no kernels field: `unknown`, as in WANT's rows)."""
+    from microbit_nn.export.goldens import random_qmodel
+    from microbit_nn.export.writer import device_files
+
+    with SimDevice(device_files(random_qmodel("mlp", seed=3, n_classes=3), "v1", asm=False)) as sim:
+        assert cmd_stream.run(ns(port=sim.port, json=True, count=2, timeout=15.0)) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and {r["kernels"] for r in rows} == {"python"}
+    view = cmd_stream.View("/dev/ttyACM0")
+
+    class D:
+        meta = {"classes": ["c0", "c1", "c2"]}
+
+        @staticmethod
+        def label(k):
+            return "c%d" % k
+    view.last = rows[-1]
+    con = Console(record=True, width=100)
+    con.print(view.render(D))
+    assert "kernels: python" in con.export_text()
