@@ -1,6 +1,7 @@
 """Shared fixtures: firmware modules, a seeded rng, random QModels, the
 bit-exact case counter reported at the end of the session, and the CI rule:
-with CI=true the emulator tests may not skip (a missing QEMU fails the run)."""
+with CI=true the emulator tests and LLVM cross-checks may not skip (a missing
+QEMU or llvm-mc fails the run)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,12 @@ def qemu_missing() -> str | None:
 
 
 def refused_skip(reason: str, env: Mapping[str, str] = os.environ) -> str | None:
-    """The failure that replaces a skip CI does not allow (one for want of QEMU), else None."""
+    """The failure that replaces a skip CI does not allow (one for want of QEMU, or of LLVM,
+    the assembler's oracle), else None."""
     if in_ci(env) and "qemu" in reason.lower():
         return f"CI=true and an emulator test skipped ({reason}): install QEMU on the runner (./run setup)"
+    if in_ci(env) and "llvm" in reason.lower():
+        return f"CI=true and an LLVM cross-check skipped ({reason}): install llvm on the runner (./run setup)"
     return None
 
 

@@ -12,7 +12,7 @@ import pytest
 from microbit_nn.export.thumb import AsmError, assemble, assemble_bytes, labels_of
 
 needs_llvm = pytest.mark.skipif(shutil.which("llvm-mc") is None or shutil.which("llvm-objcopy") is None,
-                                reason="llvm-mc / llvm-objcopy are not installed")
+                                reason="llvm-mc / llvm-objcopy (llvm) are not installed")
 
 
 def llvm_bytes(lines: list[str], tmp_path) -> bytes:
