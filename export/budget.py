@@ -18,6 +18,7 @@ import numpy as np
 from microbit_nn.errors import MbnnError
 from microbit_nn.export import names
 from microbit_nn.export.plan import calls
+from microbit_nn.export.program import heap_cost
 from microbit_nn.export.qmodel import Conv1d, Dense, FeatureInput, QModel
 from microbit_nn.export.writer import kernel_plan
 
@@ -55,6 +56,7 @@ class Budget:
     fs_bytes: int
     fs_size: int
     kernels: str = "engine"  # what runs the model: "engine" (machine code) or "python"
+    program: int = 0  # of `code`: the user's program and firmware/ev.py
     measured_free_load: int | None = None
     measured_free_inference: int | None = None
 
@@ -95,9 +97,10 @@ def _tables(qm: QModel) -> list[int]:
     return out
 
 
-def estimate(qm: QModel, target: str = "v1", asm: bool | None = None) -> Budget:
+def estimate(qm: QModel, target: str = "v1", asm: bool | None = None, program: str | None = None) -> Budget:
     """The estimated budget of `qm` on `target` ("v1" or "v2"); no emulator needed.
-    `asm`: with the asm kernels on the V1 (writer.device_files's `asm`)."""
+    `asm`: run the model in the engine (writer.device_files's `asm`); `program`: the
+    user's program (export/program.py), counted in `code` and in the files."""
     from microbit_nn.export.hexbuild import TARGETS, firmware_hex, fs_bytes, hex_info
     from microbit_nn.export.writer import buffer_bytes, device_files
 
@@ -121,7 +124,9 @@ def estimate(qm: QModel, target: str = "v1", asm: bool | None = None) -> Budget:
     forms = names.check(qm.classes)
     tables += _arr(len(",".join(forms))) + _arr(4 * (len(forms) + 1))
     base = V1_BASE if target == "v1" else V2_HEAP
+    program_bytes = heap_cost(program) if program is not None else 0
+    code += program_bytes
     free = base - code - tables - buffers - INFERENCE_COST
-    files = device_files(qm, target, asm=asm)
+    files = device_files(qm, target, asm=asm, program=program)
     return Budget(target, int(free), code, tables, buffers, fs_bytes(files), hex_info(firmware_hex(target)).fs_size,
-                  kernels="engine" if plan["engine"] else "python")
+                  kernels="engine" if plan["engine"] else "python", program=program_bytes)

@@ -14,13 +14,19 @@ import json
 import shutil
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.host import modelargs
 
 
-def check(qm, target: str, asm: bool | None = None) -> B.Budget:
-    """The estimate; raises MbnnError (with the numbers and what to change) if it does not fit."""
+def check(qm, target: str, asm: bool | None = None, program: str | None = None) -> B.Budget:
+    """The estimate; raises MbnnError (with the numbers and what to change) if it does not fit,
+    or if the model was trained for the V2 and the target is a V1."""
     from microbit_nn.export import budget as B
 
-    b = B.estimate(qm, target, asm=asm)
+    b = B.estimate(qm, target, asm=asm, program=program)
+    if target == "v1" and getattr(qm, "target", "v1") == "v2":
+        raise MbnnError("this model was trained for the V2 (mbnn train --target v2): on a V1 it would leave %d "
+                        "bytes of heap (at least %d needed) and it was never checked there; train it again "
+                        "with --target v1, or build with --target v2" % (b.free, B.MIN_FREE))
     if b.verdict == "does not fit":
         raise MbnnError(explain(b, qm))
     return b
@@ -29,13 +35,17 @@ def check(qm, target: str, asm: bool | None = None) -> B.Budget:
 def explain(b: B.Budget, qm) -> str:
     """One line: the figures, and what to change when the model does not fit."""
     from microbit_nn.export import budget as B
+    from microbit_nn.export.program import PER_STATEMENT
 
     if b.fs_bytes > b.fs_size:
         return ("the files need %d bytes but the %s filesystem holds %d: train a smaller model (--hidden)"
                 % (b.fs_bytes, b.target, b.fs_size))
     text = "%d bytes of heap free on the %s after loading and one inference (target %d, at least %d)" % (
         b.free, b.target, B.TARGET_FREE, B.MIN_FREE)
-    if b.verdict == "does not fit":
+    if b.verdict == "does not fit" and b.program:
+        text += (": your program and its event code take about %d bytes; cut statements (each ~%d bytes), "
+                 "or train a smaller model (--hidden 8), or build for the V2" % (b.program, PER_STATEMENT))
+    elif b.verdict == "does not fit":
         hint = "train with a smaller --hidden" + (", or an mlp instead of a cnn" if qm.kind == "cnn" else "")
         text += ": %s (the model's tables take %d bytes)" % (hint, b.tables)
     return text
@@ -47,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--measure", action=argparse.BooleanOptionalAction, default=None,
                    help="also measure on the emulated V1 (default: on for v1 when qemu-system-arm is installed)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    modelargs.add_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from microbit_nn.export.qmodel import load_model
     from microbit_nn.host.progress import console
 
-    qm = load_model(args.model)
-    b = B.estimate(qm, args.target)
+    qm, program = modelargs.load(args)
+    b = B.estimate(qm, args.target, program=program)
     measure = args.measure if args.measure is not None else (args.target == "v1" and shutil.which("qemu-system-arm"))
     if measure:
         if args.target != "v1":
@@ -63,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             from microbit_nn.host.heap import measure
 
-            measure(qm, b)
+            measure(qm, b, program=program)
         except MbnnError as e:
             if args.json:
                 print(json.dumps(dict(b.as_dict(), error=str(e))))

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.host import modelargs
 from microbit_nn.host.cmd_budget import check, explain
 
 
@@ -21,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="the .hex to write (default microbit-nn-<target>.hex)")
     p.add_argument("--asm", action=argparse.BooleanOptionalAction, default=None,
                    help="V1: run the model as machine code (the engine; default when it can run the model) "
-                        "or, with --no-asm, in MicroPython (slower). The V2 always has the Thumb kernels")
+                        "or, with --no-asm, in MicroPython (slower); the same on the V1 and the V2")
+    modelargs.add_options(p)
 
 
 def check_output(out: Path) -> None:
@@ -37,15 +39,16 @@ def check_output(out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from microbit_nn.atomic import write_file
     from microbit_nn.export.hexbuild import build_hex
-    from microbit_nn.export.qmodel import load_model
     from microbit_nn.export.writer import device_files
     from microbit_nn.host.progress import console
 
     out = Path(args.output or "microbit-nn-%s.hex" % args.target)
     check_output(out)
-    qm = load_model(args.model)
-    b = check(qm, args.target, args.asm)
-    files = device_files(qm, args.target, asm=args.asm)
+    qm, program = modelargs.load(args)
+    b = check(qm, args.target, args.asm, program)
+    files = device_files(qm, args.target, asm=args.asm, program=program)
+    for line in modelargs.name_mapping(qm):
+        console.print("gesture name on the micro:bit: %s" % line)
     write_file(out, build_hex(files, args.target).encode("ascii"), "the .hex")
     console.print("wrote %s: MicroPython for the %s with %d files; %s; flash it with 'mbnn flash %s'"
                   % (out, args.target.upper(), len(files), explain(b, qm), out))

@@ -21,7 +21,8 @@ from typing import Callable, Iterator, Mapping
 import microfs
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.host import discover
+from microbit_nn.host import discover, modelargs
+from microbit_nn.host.cmd_budget import check
 from microbit_nn.host.device import Device
 from microbit_nn.host.serialio import soft_reset
 
@@ -49,20 +50,23 @@ def fletcher16(data: bytes) -> int:
     return b * 256 + a
 
 
-def local_files(model: str, target: str = "v1") -> dict[str, bytes]:
-    """The files to deploy: an 'mbnn export' folder as it is, or device_files() of a trained model."""
+def local_files(model: str, target: str = "v1", program: str | None = None, icons=()) -> dict[str, bytes]:
+    """The files to deploy: an 'mbnn export' folder as it is, or device_files() of a trained model
+    (with the user's `program` source and --icon `icons`)."""
     p = Path(model)
     if p.is_dir() and (p / "main.py").is_file():
         return {f.name: f.read_bytes() for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")}
     from microbit_nn.export.qmodel import load_model
 
     qm = load_model(model)
+    modelargs.apply_icons(qm, icons)
     try:
         from microbit_nn.export.writer import device_files
     except ImportError:
         raise MbnnError("this install cannot export models yet (export/writer.py is missing): "
                         "update microbit-nn") from None
-    return device_files(qm, target)
+    check(qm, target, program=program)  # refuse what would not load, before touching the board
+    return device_files(qm, target, program=program)
 
 
 @contextlib.contextmanager
@@ -137,7 +141,10 @@ def restart(ser, timeout: float) -> dict:
 # (the V1 engine, the all-Python build, an older release) leaves these behind, and
 # the loaders would import or read some of them (qa.py, qf.py), so deploy removes
 # those the new build does not have.
-BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "p.bin", "e.bin", "k.bin", "st.bin", "st.py")
+# files a build may have: one the new build lacks is removed from the board
+# (deploying without --program removes a program deployed before)
+BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "p.bin", "f.bin", "e.bin", "k.bin", "st.bin", "st.py",
+               "ev.py", "program.py")
 
 
 def stale(local: Mapping[str, bytes], remote: Mapping[str, tuple[int, int]]) -> list[str]:
@@ -182,11 +189,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", help="serial port or pyserial URL (found automatically)")
     p.add_argument("--target", choices=("v1", "v2"), default="v1", help="micro:bit version (default v1)")
     p.add_argument("--force", action="store_true", help="copy every file, changed or not")
+    modelargs.add_options(p)
     p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the app to restart")
 
 
 def run(args: argparse.Namespace) -> int:
-    files = local_files(args.model, args.target)
+    program = modelargs.read_program(args.program)
+    files = local_files(args.model, args.target, program, args.icon)
     ser = discover.open_port(args.port)
     try:
         print(f"deploying {len(files)} files to {ser.name or args.port}")

@@ -13,6 +13,7 @@ register("bench", "cmd_bench", "measure a model on the emulated micro:bit V1: in
 register("export", "cmd_export", "write the files a micro:bit needs for MODEL (app, kernels, model.py, selftest)")
 register("build", "cmd_build", "build a flashable .hex: MicroPython plus the app and MODEL")
 register("budget", "cmd_budget", "estimate (and for the V1 measure in the emulator) the free heap MODEL leaves")
+register("program", "cmd_program", "write a starter program for MODEL: your MicroPython code that reacts to gestures")
 register("replay", "cmd_replay", "replay recorded windows on a micro:bit (or the emulator) and compare with the reference")
 register("selftest", "cmd_selftest", "run the on-device selftest (golden vectors) on a micro:bit or the emulator")
 register("check", "cmd_check", "check a micro:bit (or the emulator): banner, selftest, replayed windows, free heap; a summary line for bug reports")

@@ -14,15 +14,18 @@ from microbit_nn.host.device import Device
 from microbit_nn.host.emulator import Emulator
 
 
-def measure(qm: QModel, budget: Budget | None = None, timeout: float = 60.0) -> Budget:
+def measure(qm: QModel, budget: Budget | None = None, timeout: float = 60.0, program: str | None = None) -> Budget:
     """Boots the V1 app with `qm` in the emulator: free heap at the banner and after one
     replayed window (its logits checked against the reference). Raises MbnnError when
     the app does not start (e.g. MemoryError while loading)."""
-    b = budget or estimate(qm, "v1")
+    b = budget or estimate(qm, "v1", program=program)
     window = np.random.default_rng(0).integers(-1500, 1500, (qm.window, 3))
-    with Emulator.from_files(device_files(qm, "v1")) as emu:
+    with Emulator.from_files(device_files(qm, "v1", program=program)) as emu:
         dev = Device(emu.serial, timeout=timeout)
         b.measured_free_load = int(dev.wait_banner()["free"])
+        if program is not None and any(e.startswith("program") for e in dev.errors):
+            raise MbnnError("the program did not load beside the model (%s)" % next(
+                e for e in dev.errors if e.startswith("program")))
         p = dev.replay_window(window)
         if list(p.logits) != reference.run(qm, window[None])[0].tolist():
             raise MbnnError("the emulated micro:bit computed other logits than the reference: run 'mbnn selftest --emulator'")

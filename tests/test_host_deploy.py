@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -135,16 +133,20 @@ def test_full_filesystem_is_explained(monkeypatch):
         cmd_deploy.put_file(_SilentPort(), "model.py", b"x")
 
 
-def test_local_files_from_a_trained_model(monkeypatch, tmp_path):
-    calls = []
-    fake_writer = types.ModuleType("microbit_nn.export.writer")
-    fake_writer.device_files = lambda qm, target: calls.append((qm, target)) or {"main.py": b"m", "model.py": b"w"}
-    monkeypatch.setitem(sys.modules, "microbit_nn.export.writer", fake_writer)
-    import microbit_nn.export.qmodel as qmodel
+def test_local_files_from_a_trained_model(tmp_path):
+    from microbit_nn.export import writer
+    from microbit_nn.export.goldens import random_qmodel
 
-    monkeypatch.setattr(qmodel, "load_model", lambda path: ("QM", path))
-    assert cmd_deploy.local_files(str(tmp_path / "run1"), "v2") == {"main.py": b"m", "model.py": b"w"}
-    assert calls == [(("QM", str(tmp_path / "run1")), "v2")]
+    qm = random_qmodel("mlp", hidden=4, n_classes=3)
+    qm.save(tmp_path / "model_int8.json")
+    assert cmd_deploy.local_files(str(tmp_path), "v2") == writer.device_files(qm, "v2")
+    prog = "from microbit import display\ndef on_start(name, certainty):\n    display.show(name[0])\n"
+    files = cmd_deploy.local_files(str(tmp_path), "v1", prog, [("c1", "HEART")])
+    assert files["program.py"].startswith(b"from microbit import display") and "ev.py" in files
+    assert b"'HEART'" in files["model.py"]
+    big = prog + "".join("x%d = %d\n" % (i, i) for i in range(200))  # ~6 KB of heap: not on a V1
+    with pytest.raises(MbnnError, match="your program and its event code take about"):
+        cmd_deploy.local_files(str(tmp_path), "v1", big)
 
 
 @pytest.mark.emulator
