@@ -194,8 +194,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    program = modelargs.read_program(args.program)
-    files = local_files(args.model, args.target, program, args.icon)
+    program = modelargs.read_program(getattr(args, "program", None))
+    files = local_files(args.model, args.target, program, getattr(args, "icon", ()))
     ser = discover.open_port(args.port)
     try:
         print(f"deploying {len(files)} files to {ser.name or args.port}")
