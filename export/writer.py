@@ -149,7 +149,14 @@ def _icons(items) -> str:
     return repr(tuple(items))
 
 
-def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, blob=None) -> str:
+# The model's data file and its alternate: `mbnn deploy` writes a new model's data
+# under the name the board does not use, then model.py (which names it, `B`) last,
+# so an interrupted deploy leaves the old model whole (docs/hardware.md)
+DATA_FILES = {"p.bin": "p1.bin", "p1.bin": "p.bin", "model.bin": "model1.bin", "model1.bin": "model.bin"}
+
+
+def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, blob=None,
+                 data_name: str | None = None) -> str:
     """The text of model.py for `qm` (MicroPython 1.9 and CPython): plain data that
     the loader (firmware/lo.py, or le.py for the engine) turns into arrays and calls.
 
@@ -159,7 +166,8 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
     arrays of the exact size (docs/firmware.md). With `blob` (an export/engine.py
     Blob: p.bin) the calls and tables are in the blob, and model.py gives the
     logits' size Y, the sizes of p.bin's pieces S, and where the call records are
-    (Z) and those of argmax and confidence (O).
+    (Z) and those of argmax and confidence (O). `B` names the data file (p.bin or
+    model.bin by default; deploy alternates with p1.bin / model1.bin).
     """
     qm.validate()
     tbl = tables or Tables()
@@ -178,6 +186,7 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
         "T=%d" % qm.period_ms,
         "P=%d" % int(hop_ms),
         "H=%d" % qm.threshold,
+        "B=%r" % (data_name or ("p.bin" if blob is not None else "model.bin")),
     ] + [tbl.resolve(line) for line in body] + ([tbl.source()] if blob is None else [])
     return "\n".join(lines) + "\n"
 
@@ -249,6 +258,20 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     if program is not None:
         out["ev.py"] = minify(_firmware("ev.py")).encode("ascii")
         out["program.py"] = minify(check_program(program)).encode("utf-8")
+    return out
+
+
+def with_data_name(files: dict[str, bytes], name: str) -> dict[str, bytes]:
+    """`files` with the model's data file renamed `name` (its alternate, DATA_FILES) and
+    model.py's `B` saying so. MbnnError for files that are not a build of this version."""
+    old = next((n for n in files if n in DATA_FILES), None)
+    line = ("\nB=%r\n" % (old or "")).encode()
+    if old is None or line not in files.get("model.py", b""):
+        raise MbnnError("these files are not an mbnn build of this version: re-export the model")
+    if name == old:
+        return dict(files)
+    out = {(name if n == old else n): d for n, d in files.items()}
+    out["model.py"] = files["model.py"].replace(line, ("\nB=%r\n" % name).encode(), 1)
     return out
 
 

@@ -74,12 +74,12 @@ def lb(g):
     y = array('b', bytes(M.Y))
     A = array('i', [ad(R), ad(y)])
     C = []
-    f = open('p.bin', 'rb')
+    f = open(M.B, 'rb')
     for n in M.S:
         c = bytearray(n)
-        # a short p.bin (an interrupted copy) must never reach rl or ex
+        # a short data file (a damaged copy) must never reach rl or ex
         if f.readinto(c) != n:
-            raise OSError('p.bin short')
+            raise OSError('short ' + M.B)
         C.append(c)
         A.append(ad(c))
     f.close()

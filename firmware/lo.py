@@ -72,9 +72,11 @@ def lt(g):
     L = M.Q
     for i in range(0, len(L), 2):
         if type(L[i + 1]) is int:
-            f = f or open('model.bin', 'rb')
+            f = f or open(M.B, 'rb')
             a = z(L[i], L[i + 1])
-            f.readinto(a)
+            # bytes per item: b 1, h 2, i 4; a short file (a damaged copy) is refused
+            if f.readinto(a) != L[i + 1] * (1, 2, 4)['bhi'.index(L[i])]:
+                raise OSError('short ' + M.B)
         else:
             a = array(L[i], L[i + 1])
         Q.append(a)

@@ -143,8 +143,8 @@ def restart(ser, timeout: float) -> dict:
 # those the new build does not have.
 # files a build may have: one the new build lacks is removed from the board
 # (deploying without --program removes a program deployed before)
-BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "p.bin", "f.bin", "e.bin", "k.bin", "st.bin", "st.py",
-               "ev.py", "program.py")
+BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "model1.bin", "p.bin", "p1.bin", "f.bin", "e.bin",
+               "k.bin", "st.bin", "st.py", "ev.py", "program.py")
 
 
 def stale(local: Mapping[str, bytes], remote: Mapping[str, tuple[int, int]]) -> list[str]:
@@ -167,41 +167,26 @@ def deploy(ser, files: Mapping[str, bytes], force: bool = False, timeout: float 
     """Copy `files` that differ (all with `force`), remove build files the new build does
     not have (`stale`), restart the app, return its banner dict.
 
+    Interrupted at any point, the board keeps a model that loads, or says it has none
+    and stays reachable: a changed data file (p.bin / model.bin) goes under the name
+    the board does not use (writer.DATA_FILES), model.py, which names it, is copied
+    after it and main.py last, and the old data file is removed only then.
     `repl_timeout`: seconds microfs waits for each answer at the REPL."""
+    from microbit_nn.export.writer import DATA_FILES, with_data_name
+
     remote = remote_files(ser, repl_timeout)
+    data = next((n for n in files if n in DATA_FILES), None)
+    if data and data in remote and (force or remote[data] != (len(files[data]), fletcher16(files[data]))):
+        files = with_data_name(files, DATA_FILES[data])  # leave the board's data file alone
     todo = list(files) if force else changed(files, remote)
-    todo.sort(key=lambda n: (n == "main.py", n))
+    todo.sort(key=lambda n: (n == "main.py", n == "model.py", n))
     for name in files:
         if name not in todo:
             log(f"  {name}: unchanged")
-    for name in stale(files, remote):
-        log(f"  {name}: removing (not part of this build)")
-        remove_file(ser, name, repl_timeout)
     for name in todo:
         log(f"  {name}: copying {len(files[name]):,} bytes")
         put_file(ser, name, files[name], repl_timeout)
+    for name in stale(files, remote):
+        log(f"  {name}: removing (not part of this build)")
+        remove_file(ser, name, repl_timeout)
     return restart(ser, timeout)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a trained model (the 'mbnn train --out' folder or its model_int8.json), "
-                                 "or an 'mbnn export' folder")
-    p.add_argument("--port", help="serial port or pyserial URL (found automatically)")
-    p.add_argument("--target", choices=("v1", "v2"), default="v1", help="micro:bit version (default v1)")
-    p.add_argument("--force", action="store_true", help="copy every file, changed or not")
-    modelargs.add_options(p)
-    p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the app to restart")
-
-
-def run(args: argparse.Namespace) -> int:
-    program = modelargs.read_program(getattr(args, "program", None))
-    files = local_files(args.model, args.target, program, getattr(args, "icon", ()))
-    ser = discover.open_port(args.port)
-    try:
-        print(f"deploying {len(files)} files to {ser.name or args.port}")
-        meta = deploy(ser, files, force=args.force, timeout=args.timeout)
-    finally:
-        ser.close()
-    print(f"running microbit-nn {meta['version']}: {meta['kind']} model, classes {', '.join(meta['classes'])}, "
-          f"{meta['free']:,} bytes free")
-    return 0

@@ -15,6 +15,7 @@ from typing import Iterator
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host.argtypes import port_name, positive_float, positive_int
+from microbit_nn.host import modelargs
 from microbit_nn.host.device import Device
 
 def refuse_hex(model: str, emulator: bool) -> None:
@@ -31,8 +32,10 @@ def refuse_hex(model: str, emulator: bool) -> None:
 
 
 @contextlib.contextmanager
-def open_device(model: str | None, port: str | None, emulator: bool, timeout: float = 30.0) -> Iterator[Device]:
-    """A Device on `port`, or on the emulated V1 booted with MODEL's app (`emulator`)."""
+def open_device(model: str | None, port: str | None, emulator: bool, timeout: float = 30.0,
+                program: str | None = None, qm=None) -> Iterator[Device]:
+    """A Device on `port`, or on the emulated V1 booted with MODEL's app (`emulator`;
+    with the user's `program` source; `qm`: the model, when already loaded)."""
     if emulator:
         from microbit_nn.export.qmodel import load_model
         from microbit_nn.export.writer import device_files
@@ -41,7 +44,7 @@ def open_device(model: str | None, port: str | None, emulator: bool, timeout: fl
         if not model:
             raise MbnnError("--emulator needs a MODEL to build the app from: pass the 'mbnn train --out' folder")
         refuse_hex(model, emulator)
-        with Emulator.from_files(device_files(load_model(model), "v1")) as emu:
+        with Emulator.from_files(device_files(qm or load_model(model), "v1", program=program)) as emu:
             dev = Device(emu.serial, timeout=timeout)
             dev.wait_banner()
             yield dev
@@ -86,7 +89,7 @@ def compare(dev: Device, qm, windows: np.ndarray, labels: np.ndarray | None = No
             free.append(dev.free_heap())
         if progress:
             progress("replay", i + 1, len(windows), {"bit-exact": exact / (i + 1)})
-    free.append(dev.free_heap())
+    free.append(dev.free_heap())  # its answer comes after the last window's events
     n = len(windows)
     known = int((labels >= 0).sum()) if labels is not None else 0
     return {"n": n, "device_bit_exact": exact / n if n else 1.0,
@@ -104,6 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=positive_int, help="replay at most N windows (spread over DATA)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait for each answer")
+    modelargs.add_options(p)
 
 
 def _windows(args, qm) -> tuple[np.ndarray, np.ndarray]:
@@ -125,20 +129,21 @@ def _windows(args, qm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from microbit_nn.export.qmodel import load_model
     from microbit_nn.host.progress import console, phase_progress
 
     refuse_hex(args.model, args.emulator)
-    qm = load_model(args.model)
+    qm, program = modelargs.load(args)
     windows, labels = _windows(args, qm)
     if not len(windows):
         raise MbnnError("DATA has no window of %d samples: record longer gestures" % qm.window)
-    with open_device(args.model, args.port, args.emulator, args.timeout) as dev:
+    with open_device(args.model, args.port, args.emulator, args.timeout, program, qm) as dev:
         if dev.meta.get("classes") != list(qm.classes) or dev.meta.get("window") != qm.window:
             raise MbnnError("the micro:bit runs another model (%s): deploy this one with 'mbnn deploy'"
                             % ",".join(dev.meta.get("classes", [])))
         with phase_progress(not args.json and len(windows) > 5) as bar:
             r = compare(dev, qm, windows, labels, bar)
+        if program is not None:
+            r.update(program_report(dev, qm, windows))
     if args.json:
         print(json.dumps(r))
     else:
@@ -148,4 +153,21 @@ def run(args: argparse.Namespace) -> int:
                                                        acc(r["accuracy_int8"]), r["free_heap_min"]))
         for m in r["mismatches"]:
             console.print("  window %d: device %s, reference %s" % (m["window"], m["device"], m["reference"]))
-    return 0 if r["device_bit_exact"] == 1.0 else 1
+        if program is not None:
+            console.print("program: %d gesture events, %s the reference's; %d errors in its handlers%s"
+                          % (len(r["events"]), "equal to" if r["events_match"] else "[red]NOT equal to[/]",
+                             len(r["program_errors"]), "".join("\n  E " + e for e in r["program_errors"])))
+    return 0 if r["device_bit_exact"] == 1.0 and r.get("events_match", True) else 1
+
+
+def program_report(dev: Device, qm, windows) -> dict:
+    """The gesture events the device raised while `windows` were replayed in order, those the
+    reference's predictions imply (export/events.py), whether they match, the handlers'
+    errors and what the program printed."""
+    from microbit_nn.export import events
+    from microbit_nn.host.device import PROGRAM_ERRORS
+
+    want = [{k: v for k, v in e.items() if k != "at"} for e in events.events(*events.predicted(qm, windows))]
+    return {"events": list(dev.events), "events_reference": want, "events_match": list(dev.events) == want,
+            "program_errors": [e for e in dev.errors if e.split(" ", 1)[0] in PROGRAM_ERRORS],
+            "prints": list(dev.prints)}

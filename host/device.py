@@ -21,6 +21,8 @@ from microbit_nn.host.serialio import LineReader, send_line
 
 MAX_LINE = 80  # protocol limit, both directions
 _EXC = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b")
+# `E` lines about the user's program (firmware/ev.py): reported, never an answer to a command
+PROGRAM_ERRORS = ("on_start", "on_stop", "on_prediction", "program")
 NOT_RUNNING = "is it running microbit-nn? flash it with 'mbnn build' + 'mbnn flash'"
 
 
@@ -135,6 +137,7 @@ class Device:
         self.presses: deque[str] = deque(maxlen=16)
         self.errors: deque[str] = deque(maxlen=16)
         self.events: list[dict] = []  # gesture events the device raised ("G" lines), in order
+        self.prints: deque[str] = deque(maxlen=256)  # lines the user's program printed (not protocol)
         self.noise: deque[str] = deque(maxlen=4)
         self._raw = self._replay = False
         self._trace = self.crash = ""  # in a traceback; its exception line once complete
@@ -189,6 +192,8 @@ class Device:
             self._trace = "?"
         elif self._trace and _EXC.match(text):
             self.crash, self._trace = text[:100], ""
+        elif self.meta and not self._trace and text != "soft reboot" and not self.at_repl:
+            self.prints.append(text)  # the app runs: a line of the user's program
 
     def _stopped(self) -> MbnnError:
         if self.at_repl:  # the traceback is the REPL's answer to what we typed
@@ -226,6 +231,8 @@ class Device:
                 continue
             if ev[0] in kinds:
                 return ev
+            if ev[0] == "E" and ev[1].split(" ", 1)[0] in PROGRAM_ERRORS:
+                continue  # the user's program failed (in self.errors); the app goes on
             if ev[0] == "E" and ev[1].startswith("no model"):
                 raise MbnnError(f"the model on the micro:bit did not load ({ev[1][9:].replace(' redeploy', '')}): "
                                 "copy it again with 'mbnn deploy MODEL', or flash a new .hex with 'mbnn build' + 'mbnn flash'")

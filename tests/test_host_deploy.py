@@ -49,7 +49,7 @@ def test_deploy_copies_only_what_changed():
         log.clear()
         cmd_deploy.deploy(ser, {"main.py": STUB_MAIN.encode(), "model.py": model_v2, "qk.py": b"X=1\n"},
                           force=True, log=log.append)
-        assert [l.split(":")[0].strip() for l in log] == ["model.py", "qk.py", "main.py"]
+        assert [l.split(":")[0].strip() for l in log] == ["qk.py", "model.py", "main.py"]  # model.py, main.py last
         assert (sim.fs / "qk.py").read_bytes() == b"X=1\n"
         ser.close()
 
@@ -66,6 +66,42 @@ def test_deploy_removes_files_of_another_build():
         assert {"  model.bin: removing (not part of this build)", "  qk.py: removing (not part of this build)"} <= set(log)
         ser.close()
     assert cmd_deploy.stale({"qk.py": b""}, {"qk.py": (1, 1), "qa.py": (1, 1), "x.py": (1, 1)}) == ["qa.py"]
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm is not installed")
+def test_an_interrupted_deploy_keeps_a_working_board(monkeypatch):
+    """Ctrl-C after each file of a deploy, then a reset: the board runs the old model or the
+    new one (never a mixture), and the next deploy completes (issue 13)."""
+    from microbit_nn.export import writer
+    from microbit_nn.export.goldens import random_qmodel
+    from microbit_nn.host.emulator import Emulator
+
+    old_qm, new_qm = random_qmodel("mlp", seed=1, n_classes=3), random_qmodel("mlp", seed=2, n_classes=4)
+    old, new = writer.device_files(old_qm, "v1"), writer.device_files(new_qm, "v1")
+    real_put = cmd_deploy.put_file
+    n_files = len(cmd_deploy.changed(new, {n: (len(d), cmd_deploy.fletcher16(d)) for n, d in old.items()}))
+    for stop_after in range(n_files):
+        copied: list[str] = []
+
+        def put(ser, name, data, wait=10.0):
+            if len(copied) == stop_after:
+                raise KeyboardInterrupt
+            real_put(ser, name, data, wait)
+            copied.append(name)
+
+        with Emulator.from_files(old) as emu:
+            monkeypatch.setattr(cmd_deploy, "put_file", put)
+            with pytest.raises(KeyboardInterrupt):
+                cmd_deploy.deploy(emu.serial, new, timeout=30.0, log=lambda s: None)
+            meta = cmd_deploy.restart(emu.serial, 30.0)
+            # the old model until model.py (which names the new data file) is in, then the new
+            assert len(meta["classes"]) == (4 if "model.py" in copied else 3), (stop_after, copied, meta)
+            if stop_after == n_files - 1:  # and the next deploy completes
+                monkeypatch.setattr(cmd_deploy, "put_file", real_put)
+                assert len(cmd_deploy.deploy(emu.serial, new, timeout=30.0, log=lambda s: None)["classes"]) == 4
+                names = cmd_deploy.remote_files(emu.serial)
+                assert ("p.bin" in names) != ("p1.bin" in names)  # the old data file went after model.py
 
 
 def test_cli_deploys_an_export_folder(tmp_path, capsys):
