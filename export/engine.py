@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from microbit_nn.errors import MbnnError
-from microbit_nn.export import plan, thumb
+from microbit_nn.export import flashplace, plan, thumb
 from microbit_nn.export.qmodel import QModel
 
 ASM_DIR = Path(__file__).with_name("asm")
@@ -114,6 +114,8 @@ class Blob:
     outputs: list[int]
     relocs: list[tuple[int, int]]
     n_out: int
+    flash: bytes = b""  # with build(flash=True): f.bin (export/flashplace.py), else nothing
+    flash_chunks: int = 0  # the chunks f.bin takes: the pieces after p.bin's (relocations count on it)
 
 
 def _word_aligned(raw: bytes) -> bytes:
@@ -121,16 +123,20 @@ def _word_aligned(raw: bytes) -> bytes:
 
 
 PIECE_MAX = 640  # bytes: measured, holes this big remain once everything has compiled
+# with f.bin the pieces hold less, and a user program compiled before them leaves smaller
+# holes: measured with the default mlp and a 15-line program, 640 failed to load, 384 and
+# 256 loaded (docs/program.md)
+PIECE_MAX_FLASH = 384
 
 
-def _pack(items: list[tuple[str, object, bytes]]) -> tuple[list[bytearray], dict]:
+def _pack(items: list[tuple[str, object, bytes]], limit: int = 0) -> tuple[list[bytearray], dict]:
     """Packs tables, routines and call records into few pieces of at most PIECE_MAX
     bytes (bigger items alone), first-fit, biggest first: each piece is a bytearray,
     ~20 bytes of heap of its own. Returns the pieces, biggest first (the loader
     allocates them in this order), and (kind, key) -> piece << 16 | byte offset."""
     bins: list[list] = []  # [size, [(kind, key, raw), ...]]
     for kind, key, raw in sorted(items, key=lambda it: -len(it[2])):
-        b = next((b for b in bins if b[0] + len(raw) <= PIECE_MAX), None)
+        b = next((b for b in bins if b[0] + len(raw) <= (limit or PIECE_MAX)), None)
         if b is None:
             b = [0, []]
             bins.append(b)
@@ -178,8 +184,10 @@ def _record(call: plan.Call, table) -> tuple[list, list]:
     raise MbnnError("the engine has no %s layer: build without --asm" % k)
 
 
-def build(qm: QModel) -> Blob:
-    """The engine blob of `qm`; MbnnError when a call has no routine (see `supports`)."""
+def build(qm: QModel, flash: bool = False) -> Blob:
+    """The engine blob of `qm`; MbnnError when a call has no routine (see `supports`).
+    With `flash`, each table is an item of its own, and the tables and routines that
+    fit a flash chunk go to f.bin (export/flashplace.py), used in place."""
     cs = plan.calls(qm)
     bad = sorted({c.kernel for c in cs} - set(SUPPORTED))
     if bad:
@@ -197,6 +205,8 @@ def build(qm: QModel) -> Blob:
         if v.size and (v.min() < limits.min or v.max() > limits.max):
             raise MbnnError("a table of this model does not fit the engine's %d-bit entries: "
                             "build without --asm" % (8 * plan.ITEM_BYTES[code_]))
+        if flash:
+            group.clear()  # one item per table: more of them fit a flash chunk
         if code_ not in group:
             group[code_] = len(tables)
             tables.append(bytearray())
@@ -226,9 +236,14 @@ def build(qm: QModel) -> Blob:
     n_relocs = sum(isinstance(w, tuple) for r in recs for w in r)
     buf_area = max(pool[0] + pool[1], 4 + 8 * n_relocs)
     rec_raw = [bytes(4 * len(r)) for r in recs]  # their words go in once the places are known
-    bins, place = _pack([("t", i, bytes(b)) for i, b in enumerate(tables)] +
-                        [("c", name, code_) for name, code_ in routines.items()] +
-                        [("r", i, raw) for i, raw in enumerate(rec_raw)])
+    items = ([("t", i, bytes(b)) for i, b in enumerate(tables)] +
+             [("c", name, code_) for name, code_ in routines.items()] +
+             [("r", i, raw) for i, raw in enumerate(rec_raw)])
+    in_flash = [it for it in items if flash and it[0] != "r" and flashplace.fits(it[2])]
+    bins, place = _pack([it for it in items if it not in in_flash], PIECE_MAX_FLASH if flash else 0)
+    layout = flashplace.place(in_flash)
+    first_chunk = PIECE_FIRST + 1 + len(bins)  # f.bin's chunks are the pieces after p.bin's
+    place.update({k: (first_chunk + j) << 16 | at for k, (j, at) in layout.place.items()})
     where = {"c": lambda v: place["c", v] + 1,  # +1: Thumb state
              "p": lambda v: v, "t": lambda v: place["t", v[0]] + v[1],
              "b": lambda v: PIECE_FIRST << 16 | (0, pool[0])[v]}
@@ -246,4 +261,5 @@ def build(qm: QModel) -> Blob:
     listing = np.asarray([len(relocs)] + [v for r in relocs for v in r], dtype="<i4").tobytes()
     pieces = [listing + bytes(buf_area - len(listing))] + [bytes(b) for b in bins]
     at = [place["r", i] for i in range(len(recs))]
-    return Blob(pieces=pieces, calls=at[:-2], outputs=at[-2:], relocs=relocs, n_out=n_out)
+    return Blob(pieces=pieces, calls=at[:-2], outputs=at[-2:], relocs=relocs, n_out=n_out,
+                flash=layout.content if in_flash else b"", flash_chunks=layout.chunks if in_flash else 0)

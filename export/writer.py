@@ -176,6 +176,10 @@ def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None,
     else:
         body = ["Y=%d" % blob.n_out, "S=(%s,)" % ",".join("%d" % len(p) for p in blob.pieces),
                 "Z=(%s,)" % ",".join("%d" % v for v in blob.calls), "O=(%d,%d)" % tuple(blob.outputs)]
+        if blob.flash:
+            from microbit_nn.export import flashplace
+
+            body.append("X=(%s,)" % ",".join("%d" % a for a in flashplace.hex_chunks(blob.flash_chunks)))
     lines = [
         "# model.py: written by mbnn export %s; re-export instead of editing." % __version__,
         "V=%r" % __version__,
@@ -227,21 +231,26 @@ def kernels_name(files: dict) -> str:
 
 
 def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None,
-                 program: str | None = None) -> dict[str, bytes]:
+                 program: str | None = None, flash: bool = False) -> dict[str, bytes]:
     """Every file the device needs, name -> bytes: main.py, the app, its loader, the
     model, the selftest. The same for the V1 and the V2 (the engine's Thumb-1 code
     runs on both). `asm`: run the model in the engine (default: when it can, see
     kernel_plan) or, false, in Python. `program`: the source of the user's program
     (export/program.py), shipped as program.py with firmware/ev.py. Raises MbnnError
-    for an unknown target or a model or program that cannot be written.
+    for an unknown target or a model or program that cannot be written. `flash` (engine
+    builds): the read-only tables and routines that fit a flash chunk go to f.bin,
+    used in place (export/flashplace.py).
     """
     from microbit_nn.export import engine, goldens  # goldens imports the numpy reference
 
     kp = kernel_plan(qm, target, asm)
     files = {n: minify(_firmware(n)) for n in APP_FILES}
-    blob = engine.build(qm) if kp["engine"] else None
+    blob = engine.build(qm, flash=flash) if kp["engine"] else None
     if blob:
-        files["lo.py"] = minify(_firmware("le.py"))  # the engine's loader, under the name app.py imports
+        le = _firmware("le.py")
+        if blob.flash:
+            le = le.replace("    #F ", "    ")  # f.bin's chunks (export/flashplace.py)
+        files["lo.py"] = minify(le)  # the engine's loader, under the name app.py imports
     else:
         files["lo.py"] = minify(_firmware("lo.py"))
         files["qk.py"] = minify(prune(_firmware("qk.py"), kp["qk"]))
@@ -249,7 +258,10 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
             files["ft.py"] = minify(_firmware("ft.py"))
     tables = Tables(binary=blob is None)  # the V2's filesystem (20 KB) is smaller than the V1's
     files["model.py"] = model_source(qm, hop_ms, tables, blob)
-    out = {k: v.encode("ascii") for k, v in files.items()}
+    # f.bin first: the hex builder puts it in the file system's first chunks, where
+    # model.py's X says it is (export/flashplace.py)
+    out = {"f.bin": blob.flash} if blob and blob.flash else {}
+    out.update({k: v.encode("ascii") for k, v in files.items()})
     if blob:
         out["p.bin"] = b"".join(blob.pieces)  # firmware/le.py reads it
     else:

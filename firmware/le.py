@@ -83,6 +83,10 @@ def lb(g):
         C.append(c)
         A.append(ad(c))
     f.close()
+    # f.bin's chunks in flash (export/flashplace.py) are the pieces after p.bin's. The
+    # "#F " line is code in flash builds only (export/writer.py uncomments it): on the
+    # V1 even a line that does nothing costs heap, which other builds lack.
+    #F for c in M.X: A.append(c)
     rl(C[0], A)
     Z = [(ex, (A[v >> 16] + (v & 65535),)) for v in M.Z + M.O]
     g.update(C=C, R=R, y=y, Z=Z[:-2], O=Z[-2] + Z[-1])
