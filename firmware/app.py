@@ -38,22 +38,36 @@ U = 0
 
 def li():
     # loads with lo.py (a module of its own: see there): K F (the kernel
-    # modules qk, ft; 0 when absent), M (the model), X (what runs it)
+    # modules qk, ft; 0 when absent), M (the model), X (what runs it). The
+    # loaders report a model that does not load (an E line, then its
+    # exception ends main.py: the board stays at the REPL for a deploy).
     import lo
     lo.li(globals())
     lo.li = 0
 
 
-def ld():
+def ld(p=0):
     # R (the ring of M.W samples), Z (the kernel calls, (function,
     # arguments)), O (amax, its arguments, conf, its arguments), y (the
-    # logits), G (what the display shows)
+    # logits), G (what the display shows); then, with p, the user's program
+    # (mbnn build --program; ev.py calls its handlers), compiled once the
+    # model is in: if it does not load, the app goes on without it. ld is
+    # dropped after use, so none of this costs heap for good.
+    global U
     import lo
     lo.lt(globals())
     lo.lt = 0
     gc.collect()
     lo.lb(globals())
     lo.lb = lo.z = lo.rl = lo.ad = 0
+    import os
+    if p and 'program.py' in os.listdir():
+        gc.collect()
+        try:
+            import ev
+            U = ev.ev
+        except Exception as x:
+            print('E', 'program', repr(x))
 
 
 def go():
@@ -61,31 +75,16 @@ def go():
     # prediction every M.P ms (rr, rp: raw and replay modes). Returns 1 at
     # once when a selftest is due: main.py runs it.
     from microbit import uart, accelerometer, running_time, button_a, reset
-    global li, ld, U
+    global li, ld
     import os
     if 'st.on' in os.listdir():
         return 1
-    try:
-        li()
-        li = 0
-        gc.collect()
-        ld()
-        ld = 0
-    except Exception as x:
-        # the model did not load (e.g. p.bin missing or short): say so and
-        # end main.py, so the board stays at the REPL for the next deploy
-        print('E', 'no model', repr(x), 'redeploy')
-        return
+    li()
+    li = 0
     gc.collect()
-    if 'program.py' in os.listdir():
-        # the user's program (mbnn build --program): compiled once the model
-        # is in; if it does not load, the app goes on without it
-        try:
-            import ev
-            U = ev.ev
-        except Exception as x:
-            print('E', 'program', repr(x))
-        gc.collect()
+    ld(1)
+    ld = 0
+    gc.collect()
     N = len(R)
     W = N // 3
     p = n = q = z = rr = rp = 0

@@ -34,3 +34,7 @@ def ev(k, c):
             h('on_start', N[k], c)
         a = k
     h('on_prediction', N[k] if k >= 0 else None, c)
+
+
+# tells the host that lines it cannot parse are the program's (docs/protocol.md)
+print('I program')

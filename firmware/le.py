@@ -79,7 +79,8 @@ def lb(g):
         c = bytearray(n)
         # a short data file (a damaged copy) must never reach rl or ex
         if f.readinto(c) != n:
-            raise OSError('short ' + M.B)
+            print('E', 'no model', M.B, 'short', 'redeploy')
+            raise OSError
         C.append(c)
         A.append(ad(c))
     f.close()

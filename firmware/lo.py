@@ -76,7 +76,8 @@ def lt(g):
             a = z(L[i], L[i + 1])
             # bytes per item: b 1, h 2, i 4; a short file (a damaged copy) is refused
             if f.readinto(a) != L[i + 1] * (1, 2, 4)['bhi'.index(L[i])]:
-                raise OSError('short ' + M.B)
+                print('E', 'no model', M.B, 'short', 'redeploy')
+            raise OSError
         else:
             a = array(L[i], L[i + 1])
         Q.append(a)

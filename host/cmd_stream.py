@@ -27,8 +27,19 @@ from microbit_nn.host.device import Device, Disconnected, Prediction
 
 def record(p: Prediction, dev: Device) -> dict:
     """A prediction as a plain dict (what --json prints)."""
-    return {"t": round(time.time(), 3), "seq": p.seq, "k": p.k, "label": dev.label(p.k), "conf": p.conf,
-            "logits": list(p.logits), "kernels": dev.meta.get("kernels", "unknown")}
+    return {"t": round(time.time(), 3), "type": "prediction", "seq": p.seq, "k": p.k, "label": dev.label(p.k),
+            "conf": p.conf, "logits": list(p.logits), "kernels": dev.meta.get("kernels", "unknown")}
+
+
+def extra_rows(dev: Device) -> list[dict]:
+    """What the user's program said since the last call (docs/program.md): its gesture
+    events ({"type": "event", ...}) and its printed lines ({"type": "print", "text": ...})."""
+    t = round(time.time(), 3)
+    rows = [dict(t=t, type="event", label=dev.label(e["k"]), **e) for e in dev.events]
+    rows += [{"t": t, "type": "print", "text": text} for text in dev.prints]
+    dev.events.clear()
+    dev.prints.clear()
+    return rows
 
 
 class CsvSink:
@@ -44,6 +55,8 @@ class CsvSink:
         self.header = self.f is sys.stdout or self.f.tell() == 0
 
     def __call__(self, row: dict, dev: Device) -> None:
+        if row["type"] != "prediction":
+            return  # the CSV holds predictions only
         if self.header:
             self.w.writerow(["t", "seq", "k", "label", "conf"] + [f"logit_{c}" for c in dev.meta.get("classes", [])])
             self.header = False
@@ -63,6 +76,7 @@ class View:
         self.times: deque[float] = deque(maxlen=20)
         self.recent: deque[int] = deque(maxlen=20)
         self.last: dict | None = None
+        self.said: deque[str] = deque(maxlen=5)  # the program's latest lines and events
         from rich.live import Live
 
         from microbit_nn.host.progress import console
@@ -70,6 +84,10 @@ class View:
         self.live = Live(self.render(None), console=console, refresh_per_second=8, transient=False)
 
     def __call__(self, row: dict, dev: Device) -> None:
+        if row["type"] != "prediction":
+            self.said.append(row["text"] if row["type"] == "print" else "%s %s" % (row["event"], row["label"]))
+            self.live.update(self.render(dev))
+            return
         self.times.append(time.monotonic())
         self.recent.append(row["k"])
         self.last = row
@@ -102,6 +120,8 @@ class View:
             logit = str(row["logits"][k]) if 0 <= k < len(row["logits"]) else ""
             t.add_row("▶" if hit else "", Text(name, style="bold green" if hit else ""), bar,
                       str(self.recent.count(k)), logit)
+        if self.said:
+            return Group(head, t, Text("your program: " + " | ".join(self.said), style="cyan"))
         return Group(head, t)
 
 
@@ -143,9 +163,9 @@ def stream(dev: Device, sinks: list[Callable], count: int | None, again: Callabl
     while count is None or n < count:
         try:
             for p in dev.predictions():
-                row = record(p, dev)
-                for sink in sinks:
-                    sink(row, dev)
+                for row in [record(p, dev)] + extra_rows(dev):
+                    for sink in sinks:
+                        sink(row, dev)
                 n += 1
                 if count is not None and n >= count:
                     break
@@ -220,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     csv_sink = CsvSink(args.csv) if args.csv else None
     try:
         with _source(args) as (dev, name, again):
-            sinks: list[Callable] = [lambda row, d: shown.__setitem__(0, shown[0] + 1)]
+            sinks: list[Callable] = [lambda row, d: row["type"] == "prediction" and shown.__setitem__(0, shown[0] + 1)]
             if args.json:
                 sinks.append(lambda row, d: print(json.dumps(row), flush=True))
             if csv_sink:

@@ -21,6 +21,10 @@ from microbit_nn.host.serialio import LineReader, send_line
 
 MAX_LINE = 80  # protocol limit, both directions
 _EXC = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b")
+class NoModel(MbnnError):
+    """The app reported that its model did not load (`E no model ...`): asking again cannot help."""
+
+
 # `E` lines about the user's program (firmware/ev.py): reported, never an answer to a command
 PROGRAM_ERRORS = ("on_start", "on_stop", "on_prediction", "program")
 NOT_RUNNING = "is it running microbit-nn? flash it with 'mbnn build' + 'mbnn flash'"
@@ -55,7 +59,7 @@ def _ints(fields: Sequence[str]) -> list[int] | None:
 def parse_line(line: str) -> tuple[str, object] | None:
     """One device line -> (kind, value), or None for garbage.
 
-    Kinds: "I" banner dict, "F" free heap, "M" (raw, replay), "P" Prediction,
+    Kinds: "I" banner dict, "U" a user's program runs, "F" free heap, "M" (raw, replay), "P" Prediction,
     "S" (x, y, z), "K" buffered count, "T" (name, ok, detail), "D" (passed,
     failed), "E" reason, "B" button name.
     """
@@ -72,6 +76,8 @@ def parse_line(line: str) -> tuple[str, object] | None:
         return "I", {"version": rest[1], "kind": rest[2], "window": v[0], "period_ms": v[1], "hop_ms": v[2],
                      "free": v[3], "classes": [real_name(c) for c in rest[7].split(",")],
                      "kernels": rest[8] if len(rest) > 8 else "unknown"}
+    if tag == "I" and rest == ["program"]:
+        return "U", True
     if tag == "I" and len(rest) == 2 and rest[0] == "free":
         v = _ints(rest[1:])
         return ("F", v[0]) if v else None
@@ -138,6 +144,7 @@ class Device:
         self.errors: deque[str] = deque(maxlen=16)
         self.events: list[dict] = []  # gesture events the device raised ("G" lines), in order
         self.prints: deque[str] = deque(maxlen=256)  # lines the user's program printed (not protocol)
+        self.program = False  # the board said `I program`: a user's program runs beside the app
         self.noise: deque[str] = deque(maxlen=4)
         self._raw = self._replay = False
         self._trace = self.crash = ""  # in a traceback; its exception line once complete
@@ -178,6 +185,8 @@ class Device:
             self.errors.append(ev[1])
         elif ev[0] == "G":
             self.events.append(ev[1])
+        elif ev[0] == "U":
+            self.program = True
         return ev
 
     def _watch(self, text: str) -> None:
@@ -192,8 +201,8 @@ class Device:
             self._trace = "?"
         elif self._trace and _EXC.match(text):
             self.crash, self._trace = text[:100], ""
-        elif self.meta and not self._trace and text != "soft reboot" and not self.at_repl:
-            self.prints.append(text)  # the app runs: a line of the user's program
+        elif self.program and not self._trace and text != "soft reboot" and not self.at_repl:
+            self.prints.append(text)  # a line of the user's program
 
     def _stopped(self) -> MbnnError:
         if self.at_repl:  # the traceback is the REPL's answer to what we typed
@@ -201,7 +210,9 @@ class Device:
                              "or flash a microbit-nn hex with 'mbnn build' + 'mbnn flash'")
         hint = ("the model is too big for this board: train a smaller one (--hidden, mlp rather than cnn) "
                 "and check 'mbnn budget'" if "MemoryError" in self.crash else
-                "press reset; if it happens again, rebuild and flash with 'mbnn build' + 'mbnn flash'")
+                "a file of the model is missing: copy it again with 'mbnn deploy MODEL'"
+                if "ENOENT" in self.crash or "not found" in self.crash
+                else "press reset; if it happens again, rebuild and flash with 'mbnn build' + 'mbnn flash'")
         return MbnnError(f"the micro:bit's app stopped with {self.crash} (main.py ended): {hint}")
 
     def _silent(self, what: str, timeout: float) -> MbnnError:
@@ -234,7 +245,7 @@ class Device:
             if ev[0] == "E" and ev[1].split(" ", 1)[0] in PROGRAM_ERRORS:
                 continue  # the user's program failed (in self.errors); the app goes on
             if ev[0] == "E" and ev[1].startswith("no model"):
-                raise MbnnError(f"the model on the micro:bit did not load ({ev[1][9:].replace(' redeploy', '')}): "
+                raise NoModel(f"the model on the micro:bit did not load ({ev[1][9:].replace(' redeploy', '')}): "
                                 "copy it again with 'mbnn deploy MODEL', or flash a new .hex with 'mbnn build' + 'mbnn flash'")
             if ev[0] == "E":
                 raise MbnnError(f"the micro:bit answered {line!r} with an error: {ev[1]}" if line else
@@ -252,7 +263,7 @@ class Device:
         timeout = self.timeout if timeout is None else timeout
         try:
             return self.ask(None, "I", timeout, what="print its banner after the reset")[1]
-        except Disconnected:
+        except (Disconnected, NoModel):
             raise
         except MbnnError:
             return self.info(timeout=min(3.0, timeout))

@@ -246,3 +246,26 @@ def test_json_rows_and_view_name_the_kernels(capsys):
     con = Console(record=True, width=100)
     con.print(view.render(D))
     assert "kernels: python" in con.export_text()
+
+
+def test_json_carries_the_programs_events_and_lines(capsys):
+    """A user's program on the board: its gesture events and what it prints reach --json as
+    {"type": "event"} and {"type": "print"} rows between the predictions (docs/program.md)."""
+    from microbit_nn.export.goldens import random_qmodel
+    from microbit_nn.export.writer import device_files
+
+    qm = random_qmodel("mlp", seed=3, n_classes=3)
+    qm.threshold = 0  # every prediction names a gesture: the first one starts it
+    qm.classes = ["Not a spell", "wave", "still"]
+    program = "def on_start(name, certainty):\n    print('hello', name)\n"
+    with SimDevice(device_files(qm, "v1", asm=False, program=program)) as sim:
+        assert cmd_stream.run(ns(port=sim.port, json=True, count=4, timeout=15.0)) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = [r["type"] for r in rows]
+    assert kinds.count("prediction") == 4 and "event" in kinds and "print" in kinds
+    first = next(r for r in rows if r["type"] == "prediction")
+    start = next(r for r in rows if r["type"] == "event")
+    assert start["event"] == "start" and start["k"] == first["k"] and start["label"] == qm.classes[first["k"]]
+    from microbit_nn.export.names import device_name
+
+    assert next(r for r in rows if r["type"] == "print")["text"] == "hello " + device_name(qm.classes[first["k"]])
