@@ -22,6 +22,7 @@ import microfs
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover, modelargs
+from microbit_nn.host.argtypes import port_name, positive_float
 from microbit_nn.host.cmd_budget import check
 from microbit_nn.host.device import Device
 from microbit_nn.host.serialio import soft_reset
@@ -190,3 +191,30 @@ def deploy(ser, files: Mapping[str, bytes], force: bool = False, timeout: float 
         log(f"  {name}: removing (not part of this build)")
         remove_file(ser, name, repl_timeout)
     return restart(ser, timeout)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a trained model (the 'mbnn train --out' folder or its model_int8.json), "
+                                 "or an 'mbnn export' folder")
+    p.add_argument("--port", type=port_name, help="serial port or pyserial URL (found automatically)")
+    p.add_argument("--target", choices=("v1", "v2"), default="v1", help="micro:bit version (default v1)")
+    p.add_argument("--force", action="store_true", help="copy every file, changed or not")
+    modelargs.add_options(p)
+    p.add_argument("--timeout", type=positive_float, default=20.0, help="seconds to wait for the app to restart")
+
+
+def run(args: argparse.Namespace) -> int:
+    program = modelargs.read_program(getattr(args, "program", None))
+    files = local_files(args.model, args.target, program, getattr(args, "icon", ()))
+    ser = discover.open_port(args.port)
+    try:
+        print(f"deploying {len(files)} files to {ser.name or args.port}")
+        meta = deploy(ser, files, force=args.force, timeout=args.timeout)
+    except KeyboardInterrupt:
+        raise MbnnError("interrupted: the board keeps a model that loads (the old one until model.py was "
+                        "copied); run 'mbnn deploy' again to finish") from None
+    finally:
+        ser.close()
+    print(f"running microbit-nn {meta['version']}: {meta['kind']} model, classes {', '.join(meta['classes'])}, "
+          f"{meta['free']:,} bytes free")
+    return 0

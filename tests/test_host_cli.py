@@ -17,7 +17,7 @@ HEAVY = ("torch", "matplotlib", "numpy")
 # `mbnn train --help` shows the trainer's default epochs (train/trainer.py's
 # TrainConfig, next to torch); `mbnn bench` builds its boot file from the
 # exporter's minify at import (numpy). Neither imports anything for other commands.
-IMPORTS_AT_HELP = {"train": {"torch", "matplotlib", "numpy"}, "bench": {"numpy"}}
+IMPORTS_AT_HELP = {"bench": {"numpy"}}  # train imports torch only when it trains
 
 
 def imported(*argv: str) -> tuple[set[str], subprocess.CompletedProcess]:
