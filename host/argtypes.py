@@ -16,9 +16,9 @@ def _number(kind: type, text: str, allowed: str):
     try:
         v = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a number: give %s" % (text, allowed)) from None
+        raise argparse.ArgumentTypeError("%r is not a number: allowed is %s" % (text, allowed)) from None
     if kind is float and not math.isfinite(v):
-        raise argparse.ArgumentTypeError("%r is not a finite number: give %s" % (text, allowed))
+        raise argparse.ArgumentTypeError("%r is not a finite number: allowed is %s" % (text, allowed))
     return v
 
 
