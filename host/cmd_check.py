@@ -27,8 +27,8 @@ from microbit_nn.errors import MbnnError
 N_WINDOWS = 4  # built-in windows replayed (the first one twice)
 # Heap figures that call for a FAIL: less than this free after the replays
 # (the app then risks a MemoryError), or a drop from the banner's figure larger
-# than this (something keeps memory per prediction). Measured drop: 64 bytes on
-# the emulated V1 (the first inference's cost); the V1's free heap varies by
+# than this (something keeps memory per prediction). Measured drop: 64-80 bytes
+# on the emulated V1 (the first inference's cost); the V1's free heap varies by
 # ~100 bytes from boot to boot.
 HEAP_FLOOR = 1024
 HEAP_DROP = 512
