@@ -23,12 +23,13 @@ from dataclasses import asdict, dataclass
 from typing import Iterator
 
 from microbit_nn.errors import MbnnError
+from microbit_nn.host.argtypes import port_name, positive_float
 
 N_WINDOWS = 4  # built-in windows replayed (the first one twice)
 # Heap figures that call for a FAIL: less than this free after the replays
 # (the app then risks a MemoryError), or a drop from the banner's figure larger
-# than this (something keeps memory per prediction). Measured drop: 64 bytes on
-# the emulated V1 (the first inference's cost); the V1's free heap varies by
+# than this (something keeps memory per prediction). Measured drop: 64-80 bytes
+# on the emulated V1 (the first inference's cost); the V1's free heap varies by
 # ~100 bytes from boot to boot.
 HEAP_FLOOR = 1024
 HEAP_DROP = 512
@@ -250,6 +251,9 @@ def open_board(args: argparse.Namespace, qm) -> Iterator:
         from microbit_nn.host.emulator import Emulator
 
         if args.hex:
+            from microbit_nn.host.cmd_stream import check_emulator_hex
+
+            check_emulator_hex(args.hex)  # a V2 hex: say so, rather than wait for a board that never talks
             emu = Emulator(args.hex)
         else:
             from microbit_nn.export.goldens import random_qmodel
@@ -279,14 +283,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="the model the board should run (the 'mbnn train --out' folder): "
                                             "the replayed logits must then equal its reference bit for bit")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--port", help="serial port or pyserial URL (found automatically)")
+    src.add_argument("--port", type=port_name, help="serial port or pyserial URL (found automatically)")
     src.add_argument("--emulator", action="store_true",
-                   help="check the emulated micro:bit V1 (booted with --hex, MODEL's V1 build, or a test model)")
+                     help="check the emulated micro:bit V1 (booted with --hex, MODEL's V1 build, or a test model)")
     p.add_argument("--hex", help="with --emulator: the .hex to boot")
     p.add_argument("--no-repl", action="store_true",
                    help="do not stop the app to read the MicroPython banner (the board is then not named)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default 60)")
+    p.add_argument("--timeout", type=positive_float, default=60.0, help="seconds to wait for each answer (default 60)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -141,12 +141,17 @@ def test_reference_refuses_another_model(models):
     assert not c.ok and "runs another model" in c.detail and facts["bit_exact"] == 0
 
 
-def test_clear_errors(monkeypatch, capsys):
+def test_clear_errors(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(discover, "serial_ports", lambda: [])
     assert main(["check"]) == 1
     assert "error: no micro:bit serial port found" in capsys.readouterr().err
     assert main(["check", "--hex", "x.hex"]) == 1
     assert "add --emulator" in capsys.readouterr().err
+    from microbit_nn.export.hexbuild import build_hex, write_hex
+
+    v2 = write_hex(build_hex(device_files(random_qmodel("mlp"), "v2"), "v2"), tmp_path / "v2.hex")
+    assert main(["check", "--emulator", "--hex", str(v2)]) == 1  # refused before QEMU starts
+    assert "is a hex for the V2; the emulator runs V1 builds" in capsys.readouterr().err
     assert main(["check", "no-such-model", "--port", "loop://"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
