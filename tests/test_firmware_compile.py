@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from microbit_nn.export import program
 from microbit_nn.export.writer import TARGETS, device_files
 from mp.board import MPY_CROSS_V2, need
 from mp.models import default_qmodel
@@ -167,18 +168,22 @@ def test_v19_compiler_rejects_what_it_lacks(tmp_path):
 
 # ---- the files of real builds ------------------------------------------------------------------
 # Every variant device_files makes: each target, default-size mlp and cnn, the
-# default build (the engine where it runs) and the all-Python one (--no-asm).
-BUILDS = [(t, k, a) for t in TARGETS for k in ("mlp", "cnn") for a in (None, False)]
+# default build (the engine where it runs), the all-Python one (--no-asm), and
+# the default one with the starter user program (program.py and ev.py).
+BUILDS = [(t, k, a) for t in TARGETS for k in ("mlp", "cnn") for a in (None, False, "program")]
 
 
 def builds(target: str) -> list:
-    return [pytest.param(*b, id="%s-%s-%s" % (b[0], b[1], "no-asm" if b[2] is False else "default"))
-            for b in BUILDS if b[0] == target]
+    names = {None: "default", False: "no-asm", "program": "program"}
+    return [pytest.param(*b, id="%s-%s-%s" % (b[0], b[1], names[b[2]])) for b in BUILDS if b[0] == target]
 
 
 @functools.lru_cache(maxsize=None)
 def build(target: str, kind: str, asm) -> dict[str, bytes]:
-    return device_files(default_qmodel(kind), target, asm=asm)
+    qm = default_qmodel(kind)
+    if asm == "program":
+        return device_files(qm, target, program=program.starter(qm.classes))
+    return device_files(qm, target, asm=asm)
 
 
 def compile_all(files: dict[str, bytes], tmp: Path, compile_one) -> list[str]:
