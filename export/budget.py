@@ -40,6 +40,11 @@ QK_MODULE = 64
 ENGINE_COST = 146
 FEAT_COST = 980  # qf (or ft) for an mlp, in place: calibrated
 STEP_COST = 48  # per kernel call: its (function, arguments) pair
+# The all-Python build of a conv model on the V1: qk's conv compiles into blocks the
+# loaded heap barely has. Measured (random cnn, 3 classes): hidden 6 loads (2,480 bytes
+# free after an inference, estimated 2,538 without this reserve), hidden 8 fails with a
+# MemoryError (estimated 2,458): so much is held back that the second is refused.
+PY_CONV_RESERVE = 600
 V1_BASE = 5994  # the all-Python build: calibrated on the default cnn (2,048 measured), conservative for the mlp
 V2_HEAP = 64 * 1024  # MicroPython 2.1.2 on the V2 has ~64 KB of heap; the V1 is the limit
 
@@ -117,6 +122,7 @@ def estimate(qm: QModel, target: str = "v1", asm: bool | None = None, program: s
         buffers = _arr(6 * qm.window) + _arr(blob.n_out) + STEP_COST * (len(blob.calls) + len(blob.outputs))
     else:
         code += FEAT_COST if isinstance(qm.input, FeatureInput) else 0
+        code += PY_CONV_RESERVE if target == "v1" and any(isinstance(l, Conv1d) for l in qm.layers) else 0
         tables = sum(_arr(n) for n in _tables(qm))
         buffers = sum(_arr(n) for n in [6 * qm.window] + buffer_bytes(qm)) + STEP_COST * len(calls(qm))
     # the class names (one string, export/names.py's forms) and the icon list G; the

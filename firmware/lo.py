@@ -77,7 +77,7 @@ def lt(g):
             # bytes per item: b 1, h 2, i 4; a short file (a damaged copy) is refused
             if f.readinto(a) != L[i + 1] * (1, 2, 4)['bhi'.index(L[i])]:
                 print('E', 'no model', M.B, 'short', 'redeploy')
-            raise OSError
+                raise OSError
         else:
             a = array(L[i], L[i + 1])
         Q.append(a)
