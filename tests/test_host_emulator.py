@@ -206,13 +206,15 @@ def test_ci_fails_a_test_that_skips_for_qemu_itself():
     assert "CI=true and an emulator test skipped (qemu-system-arm is not installed" in ci.stdout, ci.stdout[-800:]
 
 
-def test_ci_refuses_only_skips_for_qemu():
+def test_ci_refuses_only_skips_for_qemu_or_llvm():
     from conftest import in_ci, refused_skip
 
     assert in_ci({"CI": "true"}) and in_ci({"CI": "1"}) and not in_ci({}) and not in_ci({"CI": "false"})
     assert "install QEMU" in refused_skip("qemu-system-arm is not installed", {"CI": "true"})
+    assert "install llvm" in refused_skip("llvm-mc is not installed", {"CI": "true"})
     assert refused_skip("qemu-system-arm is not installed", {}) is None
-    assert refused_skip("llvm-mc is not installed", {"CI": "true"}) is None
+    assert refused_skip("llvm-mc is not installed", {"CI": "false"}) is None
+    assert refused_skip("root writes into read-only folders", {"CI": "true"}) is None
 
 
 def test_not_a_hex_is_refused(tmp_path):
