@@ -98,7 +98,7 @@ class View:
             return 0.0
         return (len(self.times) - 1) / max(1e-6, self.times[-1] - self.times[0])
 
-    def render(self, dev: Device | None) -> "Group":
+    def render(self, dev: Device | None) -> Group:
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
