@@ -22,7 +22,8 @@ def _number(kind: type, text: str, allowed: str):
     return v
 
 
-def _checked(kind: type, ok: Callable[[float], bool], allowed: str, name: str) -> Callable[[str], float]:
+def checked(kind: type, ok: Callable[[float], bool], allowed: str, name: str) -> Callable[[str], float]:
+    """An argparse type: `kind(text)` when `ok` accepts it, else the error "give `allowed`"."""
     def parse(text: str):
         v = _number(kind, text, allowed)
         if not ok(v):
@@ -32,10 +33,10 @@ def _checked(kind: type, ok: Callable[[float], bool], allowed: str, name: str) -
     return parse
 
 
-positive_int = _checked(int, lambda v: v >= 1, "a whole number of at least 1", "positive_int")
-nonneg_int = _checked(int, lambda v: v >= 0, "a whole number of at least 0", "nonneg_int")
-positive_float = _checked(float, lambda v: v > 0, "a number greater than 0", "positive_float")
-nonneg_float = _checked(float, lambda v: v >= 0, "a number of at least 0", "nonneg_float")
+positive_int = checked(int, lambda v: v >= 1, "a whole number of at least 1", "positive_int")
+nonneg_int = checked(int, lambda v: v >= 0, "a whole number of at least 0", "nonneg_int")
+positive_float = checked(float, lambda v: v > 0, "a number greater than 0", "positive_float")
+nonneg_float = checked(float, lambda v: v >= 0, "a number of at least 0", "nonneg_float")
 
 
 def port_name(text: str) -> str:

@@ -27,8 +27,9 @@ from typing import Callable, Sequence
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
-from microbit_nn.host.argtypes import nonneg_int, port_name, positive_float, positive_int
+from microbit_nn.host.argtypes import checked, nonneg_int, port_name, positive_float, positive_int
 from microbit_nn.host.device import Device
+from microbit_nn.train.datasets import MAX_MG
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
@@ -83,7 +84,7 @@ def save_recording(out: str | Path, label: str, rows: Sequence[Sequence[int]]) -
 
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # eighths of a character cell, empty to full
-MAX_MG = 2048  # the accelerometer's +/-2 g range: a fixed scale, so sizes compare between recordings
+# the chart's fixed scale is the accelerometer's +/-2 g range, so sizes compare between recordings
 
 
 def strip_chart(values: Sequence[int], height: int, lo: int = -MAX_MG, hi: int = MAX_MG) -> list[str]:
@@ -113,7 +114,7 @@ class LivePlot:
         from rich.console import Group
         from rich.text import Text
 
-        rows = list(self.samples)  # one C-level copy: the reader thread appends meanwhile
+        rows = list(self.samples)  # one C-level copy: Live redraws from its own thread while samples arrive
         lines = [Text(self.status, style="bold red" if self.status.startswith("●") else "dim")]
         for i, (axis, colour) in enumerate(self.AXES):
             vals = [r[i] for r in rows]
@@ -143,8 +144,20 @@ def check_out(out: str, label: str) -> None:
 
 
 def min_seconds(meta: dict) -> float:
-    """The shortest recording: one window of the model the device runs."""
+    """The shortest recording: one window of the model the device runs (its banner's window and period)."""
     return meta["window"] * meta["period_ms"] / 1000
+
+
+def _seconds_type():
+    """--seconds: more than 0 here; the board's banner gives the real least (one window of its model)."""
+    import inspect
+
+    from microbit_nn.train.datasets import PERIOD_MS, load_dataset
+
+    window = inspect.signature(load_dataset).parameters["window"].default  # what mbnn train cuts
+    return checked(float, lambda v: v > 0, "at least one window of the model on the micro:bit: %g s for "
+                   "the %d samples at %d ms of a model 'mbnn train' made" % (window * PERIOD_MS / 1000, window,
+                                                                             PERIOD_MS), "seconds")
 
 
 class Keys:
@@ -216,7 +229,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_name, help="serial port or pyserial URL (found automatically)")
     p.add_argument("--out", default="recordings", help="dataset folder (default ./recordings)")
     p.add_argument("--count", type=positive_int, default=10, help="how many recordings (default 10)")
-    p.add_argument("--seconds", type=positive_float,
+    p.add_argument("--seconds", type=_seconds_type(),
                    help="length of each recording, at least the model's window (default: the window)")
     p.add_argument("--countdown", type=nonneg_int, default=3, help="seconds of countdown before each recording")
     p.add_argument("--auto", action="store_true", help="do not wait for Enter/button A between recordings")

@@ -41,8 +41,9 @@ def model(tmp_path_factory):
     (["replay", "M", "D", "--port", "P", "--limit", "x"], "is not a number"),
     (["replay", "M", "D", "--emulator", "--timeout", "0"], "number greater than 0"),
     (["replay", "M", "D", "--port", ""], "the port is empty"),
-    (["record", "shake", "--seconds", "-1"], "number greater than 0"),
-    (["record", "shake", "--seconds", "0"], "number greater than 0"),
+    (["record", "shake", "--seconds", "-1"], "give at least one window of the model on the micro:bit: 1 s for "
+                                             "the 50 samples at 20 ms"),
+    (["record", "shake", "--seconds", "0"], "give at least one window of the model"),
     (["record", "shake", "--seconds", "nan"], "not a finite number"),
     (["record", "shake", "--count", "0"], "whole number of at least 1"),
     (["record", "shake", "--count", "2.5"], "is not a number"),
