@@ -50,7 +50,7 @@ def port_name(text: str) -> str:
 def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
     """A whole number in [lo, hi] (no upper bound when hi is None)."""
     allowed = "a whole number from %d to %d" % (lo, hi) if hi is not None else "a whole number of at least %d" % lo
-    return _checked(int, lambda v: v >= lo and (hi is None or v <= hi), allowed, "int")
+    return checked(int, lambda v: v >= lo and (hi is None or v <= hi), allowed, "int")
 
 
 SEED = int_in(0, 2**31 - 1)
