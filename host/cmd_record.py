@@ -27,9 +27,8 @@ from typing import Callable, Sequence
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
-from microbit_nn.host.argtypes import checked, nonneg_int, port_name, positive_float, positive_int
+from microbit_nn.host.argtypes import nonneg_int, port_name, positive_float, positive_int
 from microbit_nn.host.device import Device
-from microbit_nn.train.datasets import MAX_MG
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
@@ -84,12 +83,16 @@ def save_recording(out: str | Path, label: str, rows: Sequence[Sequence[int]]) -
 
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # eighths of a character cell, empty to full
-# the chart's fixed scale is the accelerometer's +/-2 g range, so sizes compare between recordings
 
 
-def strip_chart(values: Sequence[int], height: int, lo: int = -MAX_MG, hi: int = MAX_MG) -> list[str]:
+def strip_chart(values: Sequence[int], height: int, lo: int | None = None, hi: int | None = None) -> list[str]:
     """An area chart of `values` (one column each, clamped to [lo, hi]) in `height`
-    rows of block characters, top row first; lo is an empty column, hi a full one."""
+    rows of block characters, top row first; lo is an empty column, hi a full one.
+    The default scale is the accelerometer's +/-2 g, fixed so sizes compare between recordings."""
+    if lo is None or hi is None:
+        from microbit_nn.train.datasets import MAX_MG  # numpy: not while the CLI parses
+
+        lo, hi = -MAX_MG, MAX_MG
     steps = height * (len(BLOCKS) - 1)
     levels = [round((min(hi, max(lo, v)) - lo) * steps / (hi - lo)) for v in values]
     full = len(BLOCKS) - 1
@@ -148,16 +151,19 @@ def min_seconds(meta: dict) -> float:
     return meta["window"] * meta["period_ms"] / 1000
 
 
-def _seconds_type():
+def _seconds(text: str) -> float:
     """--seconds: more than 0 here; the board's banner gives the real least (one window of its model)."""
-    import inspect
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        import inspect
 
-    from microbit_nn.train.datasets import PERIOD_MS, load_dataset
+        from microbit_nn.train.datasets import PERIOD_MS, load_dataset  # numpy: only for this message
 
-    window = inspect.signature(load_dataset).parameters["window"].default  # what mbnn train cuts
-    return checked(float, lambda v: v > 0, "at least one window of the model on the micro:bit: %g s for "
-                   "the %d samples at %d ms of a model 'mbnn train' made" % (window * PERIOD_MS / 1000, window,
-                                                                             PERIOD_MS), "seconds")
+        window = inspect.signature(load_dataset).parameters["window"].default  # what mbnn train cuts
+        raise argparse.ArgumentTypeError(
+            "%r is not allowed: give at least one window of the model on the micro:bit: %g s for the %d samples "
+            "at %d ms of a model 'mbnn train' made" % (text, window * PERIOD_MS / 1000, window, PERIOD_MS)) from None
 
 
 class Keys:
@@ -229,7 +235,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_name, help="serial port or pyserial URL (found automatically)")
     p.add_argument("--out", default="recordings", help="dataset folder (default ./recordings)")
     p.add_argument("--count", type=positive_int, default=10, help="how many recordings (default 10)")
-    p.add_argument("--seconds", type=_seconds_type(),
+    p.add_argument("--seconds", type=_seconds,
                    help="length of each recording, at least the model's window (default: the window)")
     p.add_argument("--countdown", type=nonneg_int, default=3, help="seconds of countdown before each recording")
     p.add_argument("--auto", action="store_true", help="do not wait for Enter/button A between recordings")
