@@ -22,8 +22,7 @@ def _number(kind: type, text: str, allowed: str):
     return v
 
 
-def checked(kind: type, ok: Callable[[float], bool], allowed: str, name: str) -> Callable[[str], float]:
-    """An argparse type: `kind(text)` when `ok` accepts it, else the error "give `allowed`"."""
+def _checked(kind: type, ok: Callable[[float], bool], allowed: str, name: str) -> Callable[[str], float]:
     def parse(text: str):
         v = _number(kind, text, allowed)
         if not ok(v):
@@ -33,10 +32,10 @@ def checked(kind: type, ok: Callable[[float], bool], allowed: str, name: str) ->
     return parse
 
 
-positive_int = checked(int, lambda v: v >= 1, "a whole number of at least 1", "positive_int")
-nonneg_int = checked(int, lambda v: v >= 0, "a whole number of at least 0", "nonneg_int")
-positive_float = checked(float, lambda v: v > 0, "a number greater than 0", "positive_float")
-nonneg_float = checked(float, lambda v: v >= 0, "a number of at least 0", "nonneg_float")
+positive_int = _checked(int, lambda v: v >= 1, "a whole number of at least 1", "positive_int")
+nonneg_int = _checked(int, lambda v: v >= 0, "a whole number of at least 0", "nonneg_int")
+positive_float = _checked(float, lambda v: v > 0, "a number greater than 0", "positive_float")
+nonneg_float = _checked(float, lambda v: v >= 0, "a number of at least 0", "nonneg_float")
 
 
 def port_name(text: str) -> str:
@@ -50,7 +49,7 @@ def port_name(text: str) -> str:
 def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
     """A whole number in [lo, hi] (no upper bound when hi is None)."""
     allowed = "a whole number from %d to %d" % (lo, hi) if hi is not None else "a whole number of at least %d" % lo
-    return checked(int, lambda v: v >= lo and (hi is None or v <= hi), allowed, "int")
+    return _checked(int, lambda v: v >= lo and (hi is None or v <= hi), allowed, "int")
 
 
 SEED = int_in(0, 2**31 - 1)
