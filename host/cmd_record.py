@@ -83,12 +83,16 @@ def save_recording(out: str | Path, label: str, rows: Sequence[Sequence[int]]) -
 
 
 BLOCKS = " ▁▂▃▄▅▆▇█"  # eighths of a character cell, empty to full
-MAX_MG = 2048  # the accelerometer's +/-2 g range: a fixed scale, so sizes compare between recordings
 
 
-def strip_chart(values: Sequence[int], height: int, lo: int = -MAX_MG, hi: int = MAX_MG) -> list[str]:
+def strip_chart(values: Sequence[int], height: int, lo: int | None = None, hi: int | None = None) -> list[str]:
     """An area chart of `values` (one column each, clamped to [lo, hi]) in `height`
-    rows of block characters, top row first; lo is an empty column, hi a full one."""
+    rows of block characters, top row first; lo is an empty column, hi a full one.
+    The default scale is the accelerometer's +/-2 g, fixed so sizes compare between recordings."""
+    if lo is None or hi is None:
+        from microbit_nn.train.datasets import MAX_MG  # numpy: not while the CLI parses
+
+        lo, hi = -MAX_MG, MAX_MG
     steps = height * (len(BLOCKS) - 1)
     levels = [round((min(hi, max(lo, v)) - lo) * steps / (hi - lo)) for v in values]
     full = len(BLOCKS) - 1
@@ -113,7 +117,7 @@ class LivePlot:
         from rich.console import Group
         from rich.text import Text
 
-        rows = list(self.samples)  # one C-level copy: the reader thread appends meanwhile
+        rows = list(self.samples)  # one C-level copy: Live redraws from its own thread while samples arrive
         lines = [Text(self.status, style="bold red" if self.status.startswith("●") else "dim")]
         for i, (axis, colour) in enumerate(self.AXES):
             vals = [r[i] for r in rows]
@@ -143,8 +147,23 @@ def check_out(out: str, label: str) -> None:
 
 
 def min_seconds(meta: dict) -> float:
-    """The shortest recording: one window of the model the device runs."""
+    """The shortest recording: one window of the model the device runs (its banner's window and period)."""
     return meta["window"] * meta["period_ms"] / 1000
+
+
+def _seconds(text: str) -> float:
+    """--seconds: more than 0 here; the board's banner gives the real least (one window of its model)."""
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        import inspect
+
+        from microbit_nn.train.datasets import PERIOD_MS, load_dataset  # numpy: only for this message
+
+        window = inspect.signature(load_dataset).parameters["window"].default  # what mbnn train cuts
+        raise argparse.ArgumentTypeError(
+            "%r is not allowed: give at least one window of the model on the micro:bit: %g s for the %d samples "
+            "at %d ms of a model 'mbnn train' made" % (text, window * PERIOD_MS / 1000, window, PERIOD_MS)) from None
 
 
 class Keys:
@@ -216,7 +235,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_name, help="serial port or pyserial URL (found automatically)")
     p.add_argument("--out", default="recordings", help="dataset folder (default ./recordings)")
     p.add_argument("--count", type=positive_int, default=10, help="how many recordings (default 10)")
-    p.add_argument("--seconds", type=positive_float,
+    p.add_argument("--seconds", type=_seconds,
                    help="length of each recording, at least the model's window (default: the window)")
     p.add_argument("--countdown", type=nonneg_int, default=3, help="seconds of countdown before each recording")
     p.add_argument("--auto", action="store_true", help="do not wait for Enter/button A between recordings")

@@ -103,10 +103,18 @@ def test_record_with_enter_and_seconds(tmp_path, monkeypatch):
 
 def test_record_with_button_a(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no keyboard: only button A can start
+    asked = threading.Event()
+    real_wait = cmd_record.Recorder.wait_start
+
+    def wait_start(self):
+        asked.set()
+        return real_wait(self)
+    monkeypatch.setattr(cmd_record.Recorder, "wait_start", wait_start)
     with SimDevice({"main.py": STUB_MAIN}, accel=TABLE, speed=2.0) as sim:
         done = threading.Event()
 
         def presses():  # keep pressing: a press before the prompt is (rightly) ignored
+            asked.wait(30)  # not before the app runs: a SIGUSR1 before its handler would kill it
             while not done.wait(0.4):
                 sim.press("a")
         t = threading.Thread(target=presses)
