@@ -163,6 +163,8 @@ def stream(dev: Device, sinks: list[Callable], count: int | None, again: Callabl
     while count is None or n < count:
         try:
             for p in dev.predictions():
+                while dev.notes:  # e.g. the app restarted after a stray Ctrl-C
+                    say(dev.notes.pop(0))
                 for row in [record(p, dev)] + extra_rows(dev):
                     for sink in sinks:
                         sink(row, dev)

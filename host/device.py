@@ -17,10 +17,15 @@ from typing import Iterator, Sequence
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.export.names import real_name
-from microbit_nn.host.serialio import LineReader, send_line
+from microbit_nn.host.serialio import LineReader, send_line, soft_reset
 
 MAX_LINE = 80  # protocol limit, both directions
 _EXC = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b")
+class Restarted(MbnnError):
+    """The app had stopped (a Ctrl-C, 0x03, on the serial line) and was restarted with a
+    soft reset: its modes are off and a command in flight is lost; say so and go on."""
+
+
 class NoModel(MbnnError):
     """The app reported that its model did not load (`E no model ...`): asking again cannot help."""
 
@@ -145,6 +150,8 @@ class Device:
         self.events: list[dict] = []  # gesture events the device raised ("G" lines), in order
         self.prints: deque[str] = deque(maxlen=256)  # lines the user's program printed (not protocol)
         self.program = False  # the board said `I program`: a user's program runs beside the app
+        self.restarts = 0  # soft resets after a stray Ctrl-C (_restart)
+        self.notes: list[str] = []  # what the client did on its own, for the user
         self.noise: deque[str] = deque(maxlen=4)
         self._raw = self._replay = False
         self._trace = self.crash = ""  # in a traceback; its exception line once complete
@@ -215,6 +222,39 @@ class Device:
                 else "press reset; if it happens again, rebuild and flash with 'mbnn build' + 'mbnn flash'")
         return MbnnError(f"the micro:bit's app stopped with {self.crash} (main.py ended): {hint}")
 
+    def _restart(self) -> Restarted:
+        """A Ctrl-C (0x03) on the serial line stops MicroPython's main.py like any program
+        (docs/protocol.md): soft-reset the board so the app starts again, read its
+        banner, and return the note to raise."""
+        self.restarts += 1
+        self._trace = self.crash = ""
+        self.at_repl = False
+        self._raw = self._replay = False
+        self.pending.clear()
+        for attempt in range(4):
+            # the REPL prints its banner and prompt after the traceback, and what we
+            # sent since then was typed at it: Ctrl-C clears that line (Ctrl-D only
+            # reboots from an empty one); both are harmless at the prompt
+            time.sleep(0.3)
+            self.ser.write(b"\x03")
+            soft_reset(self.ser)
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end:  # our Ctrl-C may print its own traceback: not a crash
+                ev = self.poll(0.2)
+                if ev is not None and ev[0] == "I":
+                    break
+            else:
+                if attempt == 3:
+                    raise MbnnError("the micro:bit's app stopped after a Ctrl-C and did not start again: "
+                                    "press reset, or flash it with 'mbnn build' + 'mbnn flash'")
+                continue
+            self._trace = self.crash = ""
+            break
+        note = ("the app on the micro:bit had stopped (a Ctrl-C, byte 0x03, reached it on the serial line): "
+                "restarted it with a soft reset")
+        self.notes.append(note)
+        return Restarted(note)
+
     def _silent(self, what: str, timeout: float) -> MbnnError:
         seen = " | ".join(self.noise)
         if ">>>" in seen or "Traceback" in seen or "Error" in seen:
@@ -236,6 +276,8 @@ class Device:
             if left <= 0:
                 raise self._silent(what, timeout)
             ev = self.poll(min(left, 0.5))
+            if self.crash and "KeyboardInterrupt" in self.crash and self.restarts < 3:
+                raise self._restart()
             if self.crash:
                 raise self._stopped()
             if ev is None:
@@ -272,14 +314,21 @@ class Device:
         """`gc.mem_free()` on the device now, in bytes (`!g`)."""
         return self.ask("!g", "F")[1]
 
+    def _mode(self, line: str, on: bool) -> None:
+        try:
+            self.ask(line, "M")
+        except Restarted:  # the app restarted with every mode off: ask again if we want one on
+            if on:
+                self.ask(line, "M")
+
     def raw(self, on: bool) -> None:
         """Raw mode on/off: the device streams every accelerometer sample as `S x y z`."""
-        self.ask("!r1" if on else "!r0", "M")
+        self._mode("!r1" if on else "!r0", on)
         self._raw = bool(on)
 
     def replay(self, on: bool) -> None:
         """Replay mode on/off: samples come from the host; live predictions stop."""
-        self.ask("!p1" if on else "!p0", "M")
+        self._mode("!p1" if on else "!p0", on)
         self._replay = bool(on)
         self.pending.clear()
 
@@ -297,11 +346,17 @@ class Device:
             self.info()
         if len(rows) < self.meta["window"]:
             raise MbnnError(f"replay needs at least {self.meta['window']} samples per window, got {len(rows)}")
-        if not self._replay:
-            self.replay(True)
-        for line in sample_lines(rows):
-            self.ask(line, "K", what="acknowledge a replayed sample line")
-        pred = self.ask("!c", "P")[1]
+        for attempt in (1, 2):
+            try:
+                if not self._replay:
+                    self.replay(True)
+                for line in sample_lines(rows):
+                    self.ask(line, "K", what="acknowledge a replayed sample line")
+                pred = self.ask("!c", "P")[1]
+                break
+            except Restarted:
+                if attempt == 2:
+                    raise
         self._check(pred)
         return pred
 
@@ -319,7 +374,10 @@ class Device:
         while True:
             while self.pending:
                 yield self.pending.popleft()
-            kind, p = self.ask(None, "P", timeout, what="send a prediction")
+            try:
+                kind, p = self.ask(None, "P", timeout, what="send a prediction")
+            except Restarted:
+                continue  # the note is in self.notes; predictions resume after the banner
             n = len(self.meta.get("classes", []))
             if not n or len(p.logits) == n:  # a garbled P line is dropped, not shown
                 yield p
@@ -331,7 +389,10 @@ class Device:
         if not self._raw:
             self.raw(True)
         while True:
-            yield self.ask(None, "S", timeout, what="send a sample")[1]
+            try:
+                yield self.ask(None, "S", timeout, what="send a sample")[1]
+            except Restarted:
+                self.raw(True)  # the restart turned raw mode off
 
     def selftest(self, timeout: float = 60.0) -> list[tuple[str, bool, str]]:
         """Run the on-device selftest: [(name, ok, detail)], up to `T done`; `timeout` s between lines."""

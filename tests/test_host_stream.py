@@ -269,3 +269,30 @@ def test_json_carries_the_programs_events_and_lines(capsys):
     from microbit_nn.export.names import device_name
 
     assert next(r for r in rows if r["type"] == "print")["text"] == "hello " + device_name(qm.classes[first["k"]])
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm is not installed")
+@pytest.mark.emulator
+def test_a_stray_ctrl_c_restarts_the_app_and_says_so():
+    """A 0x03 byte on the line stops main.py (MicroPython's Ctrl-C); the host soft-resets
+    the board, says so, and the predictions and replays go on (docs/protocol.md)."""
+    import numpy as np
+
+    from microbit_nn.export import reference
+    from microbit_nn.export.goldens import random_qmodel
+    from microbit_nn.export.writer import device_files
+    from microbit_nn.host.emulator import Emulator
+
+    qm = random_qmodel("mlp", n_classes=3)
+    w = np.random.default_rng(0).integers(-1500, 1500, (qm.window, 3))
+    with Emulator.from_files(device_files(qm, "v1")) as emu:
+        dev = Device(emu.serial, timeout=30.0)
+        dev.wait_banner()
+        assert list(dev.replay_window(w.tolist()).logits) == reference.run(qm, w[None])[0].tolist()
+        emu.serial.write(b"\x03")
+        assert list(dev.replay_window(w.tolist()).logits) == reference.run(qm, w[None])[0].tolist()
+        assert dev.restarts == 1 and "restarted it with a soft reset" in dev.notes[0]
+        emu.serial.write(b"\x03")
+        dev.replay(False)
+        p = next(dev.predictions(timeout=30.0))  # live predictions come back too
+        assert len(p.logits) == 3 and dev.restarts == 2
