@@ -1,10 +1,6 @@
 @ The output stage: the class (argmax) and the confidence of the logits;
 @ ex() returns r0, so the app gets both from the engine.
-@ Entered from the engine (firmware/le.py's ex) with r0 = x (the input), r1 = w
-@ (a table, or unused), r2 = y (the output), r3 = P (the call's parameter
-@ words, int32, named by the .equ lines: export/engine.py fills them by
-@ name); returns with bx lr. A routine may change r0-r7 and r12, never r8-r11
-@ or the stack. Results are those of firmware/qk.py, bit for bit.
+@ How routines are entered, and the requantization: README.md here.
 
 .equ AM_N, 0
 .global argmax

@@ -1,14 +1,5 @@
 @ The input stage: feature quantization (mlp) and raw quantization (cnn).
-@ Entered from the engine (firmware/le.py's ex) with r0 = x (the input), r1 = w
-@ (a table, or unused), r2 = y (the output), r3 = P (the call's parameter
-@ words, int32, named by the .equ lines: export/engine.py fills them by
-@ name); returns with bx lr. A routine may change r0-r7 and r12, never r8-r11
-@ or the stack. Results are those of firmware/qk.py, bit for bit.
-@
-@ Requantization: (a * m + 2**(s - 1)) >> s is computed as
-@ ((a * m >> (s - 1)) + 1) >> 1: the same for every a (a = q * 2**(s-1) + r
-@ with 0 <= r < 2**(s-1)), and it needs no register for the rounding term.
-@ a * m stays below 2**30 (docs/quantization.md), so 32 bits are exact.
+@ How routines are entered, and the requantization: README.md here.
 
 .equ FQ_N, 0
 .equ FQ_MULT, 4
