@@ -171,4 +171,6 @@ def test_step_counts_repeat_and_match_the_reference():
     assert a["logits"] == b["logits"] == ref
     for x, y in zip(a["steps"] + [a], b["steps"] + [b]):
         key = "instr" if "instr" in x else "instr_per_prediction"
-        assert x[key] > 0 and abs(x[key] - y[key]) <= 0.01 * x[key], (x, y)
+        # a step is timed over at most 50 calls with 1 us (1,000 instructions) ticks: 20 is
+        # the resolution of a cheap step's figure
+        assert x[key] > 0 and abs(x[key] - y[key]) <= max(0.01 * x[key], 1000 / 50), (x, y)
