@@ -62,10 +62,10 @@ class Plan:
 
 def plan_for(n_windows: int) -> Plan:
     """Folds and epochs for `n_windows` training windows. Measured on 2 cores
-    (benchmarks/train_time.py): a CreateAI project (~150 windows) gets 4 folds of
-    60 epochs; 1,000 recordings (~4,000 windows) 3 folds of 20 epochs."""
+    (benchmarks/train_time.py): a CreateAI project (~150 windows) gets 3 folds of
+    40 epochs; 1,000 recordings (~4,000 windows) 3 folds of 20 epochs."""
     if n_windows <= 600:
-        return Plan(folds=4, epochs=60, qat_epochs=15, patience=15)
+        return Plan(folds=3, epochs=40, qat_epochs=10, patience=10)
     epochs = int(np.clip(80_000 // n_windows, 12, 40))
     return Plan(folds=3, epochs=epochs, qat_epochs=max(4, epochs // 4), patience=max(6, epochs // 4))
 
