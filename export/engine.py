@@ -124,9 +124,10 @@ def _word_aligned(raw: bytes) -> bytes:
 
 PIECE_MAX = 640  # bytes: measured, holes this big remain once everything has compiled
 # with f.bin the pieces hold less, and a user program compiled before them leaves smaller
-# holes: measured with the default mlp and a 15-line program, 640 failed to load, 384 and
-# 256 loaded (docs/program.md)
-PIECE_MAX_FLASH = 384
+# holes: measured with the default mlp (hidden 24) and a 15-line program, 384 and 256
+# failed to load a piece (the app then restarts without the program), 192 and 128 loaded
+# (docs/program.md)
+PIECE_MAX_FLASH = 192
 
 
 def _pack(items: list[tuple[str, object, bytes]], limit: int = 0) -> tuple[list[bytearray], dict]:

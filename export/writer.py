@@ -202,6 +202,24 @@ def _firmware(name: str) -> str:
         raise MbnnError("firmware file %s is missing or damaged: reinstall microbit-nn" % name) from None
 
 
+def variant(src: str, tag: str, on: bool) -> str:
+    """A firmware file for one kind of build: with `on`, its lines "#TAG code" become
+    code and its lines that end "#-TAG" go; without, the file as it is (the "#TAG"
+    lines are comments). On the V1 every compiled line costs heap, so code only some
+    builds need is written so (app.py's user-program lines: #P; le.py's f.bin: #F)."""
+    if not on:
+        return src
+    out = []
+    for line in src.splitlines():
+        if line.rstrip().endswith("#-" + tag):
+            continue
+        body = line.lstrip(" ")
+        if body.startswith("#%s " % tag):
+            line = line[:len(line) - len(body)] + body[len(tag) + 2:]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def kernel_plan(qm: QModel, target: str = "v1", asm: bool | None = None) -> dict[str, list[str]]:
     """Which kernels run where on the device: {"engine": [...], "qk": [...]}.
 
@@ -231,26 +249,28 @@ def kernels_name(files: dict) -> str:
 
 
 def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool | None = None,
-                 program: str | None = None, flash: bool = False) -> dict[str, bytes]:
+                 program: str | None = None, flash: bool | None = None) -> dict[str, bytes]:
     """Every file the device needs, name -> bytes: main.py, the app, its loader, the
     model, the selftest. The same for the V1 and the V2 (the engine's Thumb-1 code
     runs on both). `asm`: run the model in the engine (default: when it can, see
     kernel_plan) or, false, in Python. `program`: the source of the user's program
-    (export/program.py), shipped as program.py with firmware/ev.py. Raises MbnnError
+    (export/program.py), shipped as program.py; app.py then calls its handlers. Raises MbnnError
     for an unknown target or a model or program that cannot be written. `flash` (engine
-    builds): the read-only tables and routines that fit a flash chunk go to f.bin,
-    used in place (export/flashplace.py).
+    builds; default: on the V1 only): the read-only tables and routines that fit a flash
+    chunk go to f.bin, used in place (export/flashplace.py). The V2 (~64 KB of heap)
+    needs no f.bin, and its filesystem sits elsewhere in flash (flashplace.fs_region),
+    so it gets the V1's files minus f.bin, with those items in p.bin instead.
     """
     from microbit_nn.export import engine, goldens  # goldens imports the numpy reference
 
     kp = kernel_plan(qm, target, asm)
-    files = {n: minify(_firmware(n)) for n in APP_FILES}
+    files = {n: minify(variant(_firmware(n), "P", program is not None)) for n in APP_FILES}
+    if flash is None:
+        flash = target == "v1"
     blob = engine.build(qm, flash=flash) if kp["engine"] else None
     if blob:
         le = _firmware("le.py")
-        if blob.flash:
-            le = le.replace("    #F ", "    ")  # f.bin's chunks (export/flashplace.py)
-        files["lo.py"] = minify(le)  # the engine's loader, under the name app.py imports
+        files["lo.py"] = minify(variant(le, "F", bool(blob.flash)))  # the engine's loader, under the name app.py imports
     else:
         files["lo.py"] = minify(_firmware("lo.py"))
         files["qk.py"] = minify(prune(_firmware("qk.py"), kp["qk"]))
@@ -268,7 +288,6 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
         out["model.bin"] = bytes(tables.data)
     out["st.bin"] = goldens.golden_file(qm, kp)
     if program is not None:
-        out["ev.py"] = minify(_firmware("ev.py")).encode("ascii")
         out["program.py"] = minify(check_program(program)).encode("utf-8")
     return out
 

@@ -14,7 +14,16 @@ def cl(p, q):
     # the kernel calls Z and O (amax, then conf: class and confidence),
     # print prediction q ('P' line) and show the class.
     # The ring's write position is 0 afterwards. firmware/bn.py times this.
-    from microbit import display
+    # "#P " lines: code in builds with a user's program only (export/writer.py
+    # uncomments them and drops the lines that end "#-P"): on the V1 every line
+    # costs heap. The gesture events (docs/program.md; export/events.py is
+    # the host's copy of the rule): a gesture starts when it is the predicted
+    # class (at or above the threshold: k is -1 below it) and another one, or
+    # none, was active (A); it stops when another starts or a prediction is
+    # unknown. Each event is printed first ('G + k c' / 'G - k'), then the
+    # program's handler runs (h). With a program the display is its own.
+    #P global A
+    from microbit import display  #-P
     N = len(R)
     rv(R, 0, p)
     rv(R, p, N)
@@ -26,48 +35,87 @@ def cl(p, q):
     if c < M.H:
         k = -1
     print('P', q, k, c, *y)
-    # with a user's program (ev.py calls its handlers) the display is its own
-    if U:
-        U(k, c)
-    else:
-        display.show(G[k])
+    #P if k != A:
+    #P     if A >= 0:
+    #P         print('G -', A)
+    #P         h('on_stop', A)
+    #P     if k >= 0:
+    #P         print('G +', k, c)
+    #P         h('on_start', k, c)
+    #P     A = k
+    #P h('on_prediction', k, c)
+    display.show(G[k])  #-P
 
 
-U = 0
+#P A = -1
+#P P = 0
 
 
-def li():
+#P def h(n, k, *x):
+#P     # runs the program's handler n (if it has one) with the class's name
+#P     # (None for unknown: k -1), split from M.C only now (a list kept would
+#P     # cost heap); one that raises is an E line and the app goes on
+#P     f = getattr(P, n, 0)
+#P     if f:
+#P         try:
+#P             f(M.C.split(',')[k] if k >= 0 else None, *x)
+#P         except Exception as e:
+#P             print('E', n, repr(e))
+
+
+def li(p=0):
     # loads with lo.py (a module of its own: see there): K F (the kernel
     # modules qk, ft; 0 when absent), M (the model), X (what runs it). The
     # loaders report a model that does not load (an E line, then its
     # exception ends main.py: the board stays at the REPL for a deploy).
+    # Then, with p (go; not the selftest or the bench), the user's program
+    # P (mbnn build --program: the "#P " lines), compiled here, after
+    # model.py and before the tables: the compile needs a big free block,
+    # which the tables' pieces would break up. If it does not compile, the
+    # app goes on without it; if the model then does not load, lf resets
+    # the board, and this skips the program (P.no says why: an E line at
+    # every boot until a deploy removes it). li is dropped after use, so
+    # none of this costs heap for good.
     import lo
     lo.li(globals())
     lo.li = 0
+    #P global P
+    #P if p:
+    #P     gc.collect()
+    #P     import os
+    #P     if 'P.no' in os.listdir():
+    #P         print('E', 'program', open('P.no').read())
+    #P     else:
+    #P         try:
+    #P             import program
+    #P             P = program
+    #P             # the host then reads lines it cannot parse as the program's
+    #P             print('I program')
+    #P         except Exception as x:
+    #P             print('E', 'program', repr(x))
 
 
-def ld(p=0):
+#P def lf(x):
+#P     # the model did not load beside the program: note why, restart without it
+#P     import os
+#P     if 'P.no' not in os.listdir():
+#P         f = open('P.no', 'w')
+#P         f.write(repr(x) + ' beside the model: make the program smaller')
+#P         f.close()
+#P         from microbit import reset
+#P         reset()
+
+
+def ld():
     # R (the ring of M.W samples), Z (the kernel calls, (function,
     # arguments)), O (amax, its arguments, conf, its arguments), y (the
-    # logits), G (what the display shows); then, with p, the user's program
-    # (mbnn build --program; ev.py calls its handlers), compiled once the
-    # model is in: if it does not load, the app goes on without it. ld is
-    # dropped after use, so none of this costs heap for good.
-    global U
+    # logits), G (what the display shows)
     import lo
     lo.lt(globals())
     lo.lt = 0
     gc.collect()
     lo.lb(globals())
     lo.lb = lo.z = lo.rl = lo.ad = 0
-    import os
-    if p and 'program.py' in os.listdir():
-        gc.collect()
-        try:
-            import ev
-            U = ev.ev
-        except Exception as x:
-            print('E', 'program', repr(x))
 
 
 def go():
@@ -76,14 +124,21 @@ def go():
     # once when a selftest is due: main.py runs it.
     from microbit import uart, accelerometer, running_time, button_a, reset
     global li, ld
+    #P global lf
     import os
     if 'st.on' in os.listdir():
         return 1
-    li()
+    li(1)
     li = 0
     gc.collect()
-    ld(1)
+    #P try:
+    #P     ld()
+    #P except Exception as x:
+    #P     lf(x)
+    #P     raise
+    ld()  #-P
     ld = 0
+    #P lf = 0
     gc.collect()
     N = len(R)
     W = N // 3
