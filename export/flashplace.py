@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NAME = "f.bin"  # the file the device walks (firmware/lf.py looks for this name)
+NAME = "f.bin"  # the file a .hex holds; mbnn deploy alternates it with ALTERNATE
+ALTERNATE = "g.bin"  # same length as NAME: the same header, so the same layout
 CHUNK = 128  # bytes per file-system chunk on the V1
 DATA = 126  # data bytes per chunk: offsets 1..126 of the chunk
 HEADER = 2 + len(NAME)  # the first chunk's data starts with end offset, name length, name
@@ -122,8 +123,9 @@ def hex_chunks(n: int, target: str = "v1") -> list[int]:
 
 
 # Run in the raw REPL of a V1 (after the app is interrupted: the heap is whole), it
-# prints the flash address of each chunk of f.bin, in chain order: what model.py's X
-# must say after a copy over serial. {start} and {count}: fs_region().
+# prints the flash address of each chunk of the file {tag} names (its name's length
+# byte and name, as in the file's header), in chain order: what model.py's X must say
+# after a copy over serial. {start} and {count}: fs_region().
 WALK = """import micropython
 @micropython.asm_thumb
 def pk(r0):
@@ -131,7 +133,7 @@ def pk(r0):
 def walk(a, n):
     for i in range(n):
         c = a + 128 * i
-        if pk(c) == 254 and bytes(pk(c + 2 + j) for j in range(6)) == b'\\x05f.bin':
+        if pk(c) == 254 and bytes(pk(c + 2 + j) for j in range({n})) == {tag}:
             while c:
                 print(c)
                 j = pk(c + 127)
@@ -140,7 +142,9 @@ walk({start}, {count})
 """
 
 
-def walk_snippet(target: str = "v1") -> str:
-    """WALK for the bundled firmware's file system."""
+def walk_snippet(target: str = "v1", name: str = NAME) -> str:
+    """WALK for the file `name` (f.bin, or its alternate g.bin: mbnn deploy) in the
+    bundled firmware's file system."""
     start, count = fs_region(target)
-    return WALK.format(start=start, count=count)
+    tag = bytes([len(name)]) + name.encode()
+    return WALK.format(start=start, count=count, n=len(tag), tag=repr(tag))

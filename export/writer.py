@@ -153,6 +153,9 @@ def _icons(items) -> str:
 # under the name the board does not use, then model.py (which names it, `B`) last,
 # so an interrupted deploy leaves the old model whole (docs/hardware.md)
 DATA_FILES = {"p.bin": "p1.bin", "p1.bin": "p.bin", "model.bin": "model1.bin", "model1.bin": "model.bin"}
+# f.bin (the V1 engine's items in flash) alternates the same way; model.py's X (its
+# chunks' flash addresses, which the device chooses for a copy over serial) locates it
+FLASH_FILES = {"f.bin": "g.bin", "g.bin": "f.bin"}
 
 
 def model_source(qm: QModel, hop_ms: int = HOP_MS, tables: Tables | None = None, blob=None,
@@ -303,6 +306,22 @@ def with_data_name(files: dict[str, bytes], name: str) -> dict[str, bytes]:
         return dict(files)
     out = {(name if n == old else n): d for n, d in files.items()}
     out["model.py"] = files["model.py"].replace(line, ("\nB=%r\n" % name).encode(), 1)
+    return out
+
+
+def with_flash(files: dict[str, bytes], name: str, chunks: list[int]) -> dict[str, bytes]:
+    """`files` with f.bin under `name` (FLASH_FILES) and model.py's X saying where its
+    `chunks` are in flash (what flashplace.walk_snippet printed on the device). MbnnError
+    when the chunks are not as many as the build's f.bin takes."""
+    old = next(n for n in files if n in FLASH_FILES)
+    m = re.search(rb"\nX=\(([0-9,]*)\)\n", files.get("model.py", b""))
+    want = len(m.group(1).strip(b",").split(b",")) if m else -1
+    if len(chunks) != want:
+        raise MbnnError("the micro:bit holds %s in %d flash chunks, the build needs %d: run 'mbnn deploy' "
+                        "again, or re-flash with 'mbnn build' + 'mbnn flash'" % (name, len(chunks), want))
+    out = {(name if n == old else n): d for n, d in files.items()}
+    x = ("\nX=(%s,)\n" % ",".join("%d" % a for a in chunks)).encode()
+    out["model.py"] = files["model.py"][:m.start()] + x + files["model.py"][m.end():]
     return out
 
 

@@ -144,8 +144,9 @@ def restart(ser, timeout: float) -> dict:
 # those the new build does not have.
 # files a build may have: one the new build lacks is removed from the board
 # (deploying without --program removes a program deployed before)
-BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "model1.bin", "p.bin", "p1.bin", "f.bin", "e.bin",
-               "k.bin", "st.bin", "st.py", "ev.py", "program.py")
+# (P.no: the app's note that the last program did not fit beside the model)
+BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "model1.bin", "p.bin", "p1.bin", "f.bin", "g.bin",
+               "e.bin", "k.bin", "st.bin", "st.py", "ev.py", "program.py", "P.no")
 
 
 def stale(local: Mapping[str, bytes], remote: Mapping[str, tuple[int, int]]) -> list[str]:
@@ -163,30 +164,62 @@ def remove_file(ser, name: str, wait: float = 10.0) -> None:
                         "or re-flash with 'mbnn build' + 'mbnn flash'") from None
 
 
+def flash_chunks(ser, name: str, wait: float = 10.0) -> list[int]:
+    """The flash addresses of the chunks of file `name` on a V1, in chain order: the device
+    walks its file system (export/flashplace.py's snippet, at the raw REPL)."""
+    from microbit_nn.export import flashplace
+
+    return [int(v) for v in _execute(ser, flashplace.walk_snippet("v1", name), wait).split() if v.isdigit()]
+
+
+def _alternate(files: Mapping[str, bytes], remote, names: Mapping[str, str], force: bool):
+    """The build's file of `names` (a data file) and the name it goes under: the one the
+    board does not use when the board's copy differs (or with `force`)."""
+    have = next((n for n in files if n in names), None)
+    if have and have in remote and (force or remote[have] != (len(files[have]), fletcher16(files[have]))):
+        return have, names[have]
+    return have, have
+
+
 def deploy(ser, files: Mapping[str, bytes], force: bool = False, timeout: float = 20.0,
            log: Callable[[str], None] = print, repl_timeout: float = 10.0) -> dict:
     """Copy `files` that differ (all with `force`), remove build files the new build does
     not have (`stale`), restart the app, return its banner dict.
 
     Interrupted at any point, the board keeps a model that loads, or says it has none
-    and stays reachable: a changed data file (p.bin / model.bin) goes under the name
-    the board does not use (writer.DATA_FILES), model.py, which names it, is copied
-    after it and main.py last, and the old data file is removed only then.
+    and stays reachable: a changed data file (p.bin / model.bin, and the V1's f.bin)
+    goes under the name the board does not use (writer.DATA_FILES, FLASH_FILES),
+    model.py, which names them, is copied after them and main.py last, and the old data
+    files are removed only then. With f.bin, the device then says where its chunks are
+    (`flash_chunks`), and model.py's X is written with those addresses.
     `repl_timeout`: seconds microfs waits for each answer at the REPL."""
-    from microbit_nn.export.writer import DATA_FILES, with_data_name
+    from microbit_nn.export.writer import DATA_FILES, FLASH_FILES, with_data_name, with_flash
 
     remote = remote_files(ser, repl_timeout)
-    data = next((n for n in files if n in DATA_FILES), None)
-    if data and data in remote and (force or remote[data] != (len(files[data]), fletcher16(files[data]))):
-        files = with_data_name(files, DATA_FILES[data])  # leave the board's data file alone
-    todo = list(files) if force else changed(files, remote)
+    data, name = _alternate(files, remote, DATA_FILES, force)
+    if name != data:
+        files = with_data_name(files, name)  # leave the board's data file alone
+    flash, flash_name = _alternate(files, remote, FLASH_FILES, force)
+    if flash_name != flash:
+        files = {(flash_name if n == flash else n): d for n, d in files.items()}
+    last = ("model.py", "main.py") if flash else ()
+    todo = [n for n in (list(files) if force else changed(files, remote)) if n not in last]
     todo.sort(key=lambda n: (n == "main.py", n == "model.py", n))
     for name in files:
-        if name not in todo:
+        if name not in todo and name not in last:
             log(f"  {name}: unchanged")
     for name in todo:
         log(f"  {name}: copying {len(files[name]):,} bytes")
         put_file(ser, name, files[name], repl_timeout)
+    if flash:  # model.py with the chunks the board chose for f.bin, then main.py
+        files = with_flash(files, flash_name, flash_chunks(ser, flash_name, repl_timeout))
+        now = changed(files, remote)
+        for name in [n for n in last if n in files]:
+            if force or name in now:
+                log(f"  {name}: copying {len(files[name]):,} bytes")
+                put_file(ser, name, files[name], repl_timeout)
+            else:
+                log(f"  {name}: unchanged")
     for name in stale(files, remote):
         log(f"  {name}: removing (not part of this build)")
         remove_file(ser, name, repl_timeout)
