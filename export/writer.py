@@ -257,7 +257,7 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
     model, the selftest. The same for the V1 and the V2 (the engine's Thumb-1 code
     runs on both). `asm`: run the model in the engine (default: when it can, see
     kernel_plan) or, false, in Python. `program`: the source of the user's program
-    (export/program.py), shipped as program.py; app.py then calls its handlers. Raises MbnnError
+    (export/program.py), shipped as program.py with its loader pl.py; app.py calls its handlers. Raises MbnnError
     for an unknown target or a model or program that cannot be written. `flash` (engine
     builds; default: on the V1 only): the read-only tables and routines that fit a flash
     chunk go to f.bin, used in place (export/flashplace.py). The V2 (~64 KB of heap)
@@ -291,6 +291,7 @@ def device_files(qm: QModel, target: str = "v1", hop_ms: int = HOP_MS, asm: bool
         out["model.bin"] = bytes(tables.data)
     out["st.bin"] = goldens.golden_file(qm, kp)
     if program is not None:
+        out["pl.py"] = minify(_firmware("pl.py")).encode("ascii")  # its loader (app.py's li)
         out["program.py"] = minify(check_program(program)).encode("utf-8")
     return out
 

@@ -68,42 +68,15 @@ def li(p=0):
     # modules qk, ft; 0 when absent), M (the model), X (what runs it). The
     # loaders report a model that does not load (an E line, then its
     # exception ends main.py: the board stays at the REPL for a deploy).
-    # Then, with p (go; not the selftest or the bench), the user's program
-    # P (mbnn build --program: the "#P " lines), compiled here, after
-    # model.py and before the tables: the compile needs a big free block,
-    # which the tables' pieces would break up. If it does not compile, the
-    # app goes on without it; if the model then does not load, lf resets
-    # the board, and this skips the program (P.no says why: an E line at
-    # every boot until a deploy removes it). li is dropped after use, so
-    # none of this costs heap for good.
+    # First, with p (go; not the selftest or the bench), the user's program
+    # P (mbnn build --program: the "#P " lines), by pl.py (see there).
+    #P if p:
+    #P     import pl
+    #P     pl.lp(globals())
+    #P     gc.collect()
     import lo
     lo.li(globals())
     lo.li = 0
-    #P global P
-    #P if p:
-    #P     gc.collect()
-    #P     import os
-    #P     if 'P.no' in os.listdir():
-    #P         print('E', 'program', open('P.no').read())
-    #P     else:
-    #P         try:
-    #P             import program
-    #P             P = program
-    #P             # the host then reads lines it cannot parse as the program's
-    #P             print('I program')
-    #P         except Exception as x:
-    #P             print('E', 'program', repr(x))
-
-
-#P def lf(x):
-#P     # the model did not load beside the program: note why, restart without it
-#P     import os
-#P     if 'P.no' not in os.listdir():
-#P         f = open('P.no', 'w')
-#P         f.write(repr(x) + ' beside the model: make the program smaller')
-#P         f.close()
-#P         from microbit import reset
-#P         reset()
 
 
 def ld():
@@ -124,21 +97,21 @@ def go():
     # once when a selftest is due: main.py runs it.
     from microbit import uart, accelerometer, running_time, button_a, reset
     global li, ld
-    #P global lf
     import os
     if 'st.on' in os.listdir():
         return 1
     li(1)
     li = 0
     gc.collect()
+    #P import pl
     #P try:
     #P     ld()
     #P except Exception as x:
-    #P     lf(x)
+    #P     pl.lf(x)
     #P     raise
+    #P pl.lp = pl.lf = 0
     ld()  #-P
     ld = 0
-    #P lf = 0
     gc.collect()
     N = len(R)
     W = N // 3

@@ -146,7 +146,7 @@ def restart(ser, timeout: float) -> dict:
 # (deploying without --program removes a program deployed before)
 # (P.no: the app's note that the last program did not fit beside the model)
 BUILD_FILES = ("qa.py", "qk.py", "qf.py", "ft.py", "model.bin", "model1.bin", "p.bin", "p1.bin", "f.bin", "g.bin",
-               "e.bin", "k.bin", "st.bin", "st.py", "ev.py", "program.py", "P.no")
+               "e.bin", "k.bin", "st.bin", "st.py", "ev.py", "pl.py", "program.py", "P.no")
 
 
 def stale(local: Mapping[str, bytes], remote: Mapping[str, tuple[int, int]]) -> list[str]:
