@@ -100,18 +100,20 @@ def go():
     import os
     if 'st.on' in os.listdir():
         return 1
-    li(1)
-    li = 0
-    gc.collect()
     #P import pl
     #P try:
+    #P     li(1)
+    #P     gc.collect()
     #P     ld()
     #P except Exception as x:
     #P     pl.lf(x)
     #P     raise
-    #P pl.lp = pl.lf = 0
+    #P pl.lp = pl.lf = li = ld = 0
+    li(1)  #-P
+    li = 0  #-P
+    gc.collect()  #-P
     ld()  #-P
-    ld = 0
+    ld = 0  #-P
     gc.collect()
     N = len(R)
     W = N // 3

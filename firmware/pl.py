@@ -3,7 +3,7 @@
 # and load: the program's compile needs a big free block, which the
 # tables' pieces would break up. If the program does not compile, the app
 # goes on without it. If the model then does not load beside it, the app
-# calls lf: it notes why in P.no and resets the board, and lp then skips
+# (model.py, the tables) calls lf: it notes why in P.no and resets the board, and lp then skips
 # the program (an E line at every boot until a deploy removes P.no), so a
 # program never costs the board its model. A module of its own, so that
 # app.py stays small enough to compile; the app drops both functions after

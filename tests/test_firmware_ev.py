@@ -1,4 +1,4 @@
-"""firmware/ev.py: the user's program on the device. On the emulated V1 (engine build)
+"""The user's program on the device (app.py's "#P" lines, firmware/pl.py). On the emulated V1 (engine build)
 and the simulated micro:bit (all-Python build under CPython), replayed windows give
 the reference's logits and exactly the gesture events export/events.py computes from
 the reference's predictions; a handler that raises is an E line and the app goes on."""
@@ -40,9 +40,10 @@ def on_prediction(name, certainty):
 
 
 def model_and_windows():
-    """A model small enough to leave a V1 room for a program, and windows whose predictions
-    start and stop gestures: the threshold cuts through their confidences."""
-    qm = random_qmodel("mlp", seed=4, hidden=4, n_classes=3)
+    """A model of the default mlp's size (hidden 24, as `mbnn train synthetic --model mlp`)
+    with three long free-form names, and windows whose predictions start and stop
+    gestures: the threshold cuts through their confidences."""
+    qm = random_qmodel("mlp", seed=4, hidden=24, n_classes=3)
     rng = np.random.default_rng(2)
     windows = np.concatenate([rng.integers(-s, s, (1, qm.window, 3)) + rng.integers(-900, 900, 3)
                               for s in (200, 2500, 600, 1500, 3000, 300, 2000, 900, 2600, 100, 1800, 700)])
@@ -107,3 +108,22 @@ def test_no_program_no_events(bitexact):
         dev.wait_banner()
         assert compare(dev, qm, windows[:4])["device_bit_exact"] == 1.0 and dev.events == []
         ser.close()
+
+
+@needs_qemu
+def test_a_program_that_leaves_no_room_never_costs_the_model(bitexact):
+    """A program that loads but takes the heap the model needs (model.py's compile, the
+    tables' pieces): the board notes why (P.no), resets, skips the program and runs the
+    model bit-exact, saying so in an `E program` line at every boot."""
+    from microbit_nn.host.emulator import Emulator
+
+    qm, windows = model_and_windows()
+    hog = PROGRAM + "\nkeep = [bytearray(96) for i in range(20)]\n"
+    with Emulator.from_files(device_files(qm, "v1", program=hog)) as emu:
+        dev = Device(emu.serial, timeout=30.0)
+        dev.wait_banner()
+        r = compare(dev, qm, windows[:3])
+        assert r["device_bit_exact"] == 1.0
+        assert [e for e in dev.errors if e.startswith("program MemoryError")], list(dev.errors)
+        assert any("beside the model" in e for e in dev.errors)
+    bitexact.add(3)
