@@ -41,7 +41,7 @@ def explain(b: B.Budget, qm) -> str:
         return ("the files need %d bytes but the %s filesystem holds %d: train a smaller model (--hidden)"
                 % (b.fs_bytes, b.target, b.fs_size))
     text = "%d bytes of heap free on the %s after loading and one inference (target %d, at least %d)" % (
-        b.free, b.target, B.TARGET_FREE, B.MIN_FREE)
+        b.free, b.target, B.TARGET_FREE, b.min_free)
     if b.verdict == "does not fit" and b.program:
         text += (": your program and its event code take about %d bytes; cut statements (each ~%d bytes), "
                  "or train a smaller model (--hidden 8), or build for the V2" % (b.program, PER_STATEMENT))

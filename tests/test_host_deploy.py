@@ -178,7 +178,7 @@ def test_local_files_from_a_trained_model(tmp_path):
     assert cmd_deploy.local_files(str(tmp_path), "v2") == writer.device_files(qm, "v2")
     prog = "from microbit import display\ndef on_start(name, certainty):\n    display.show(name[0])\n"
     files = cmd_deploy.local_files(str(tmp_path), "v1", prog, [("c1", "HEART")])
-    assert files["program.py"].startswith(b"from microbit import display") and b"import program" in files["app.py"]
+    assert files["program.py"].startswith(b"from microbit import display") and b"import program" in files["pl.py"]
     assert b"'HEART'" in files["model.py"]
     big = prog + "".join("x%d = %d\n" % (i, i) for i in range(200))  # ~6 KB of heap: not on a V1
     with pytest.raises(MbnnError, match="your program and its event code take about"):
