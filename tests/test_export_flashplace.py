@@ -107,7 +107,7 @@ def _windows(qm):
 def test_flash_build_is_bit_exact_and_frees_heap_on_the_emulated_v1(kind, bitexact):
     qm = MODELS[kind]()
     w = _windows(qm)
-    ram = _boot(device_files(qm, "v1"), qm, w)
+    ram = _boot(device_files(qm, "v1", flash=False), qm, w)
     flash = _boot(device_files(qm, "v1", flash=True), qm, w)
     assert [list(p.logits) for p in flash[2]] == reference.run(qm, w).tolist()
     print("FIGURES", json.dumps({"model": kind, "ram_build": ram[:2], "flash_build": flash[:2]}))
@@ -118,9 +118,9 @@ def test_flash_build_is_bit_exact_and_frees_heap_on_the_emulated_v1(kind, bitexa
 @needs_qemu
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_a_15_line_program_beside_a_flash_build(kind, bitexact):
-    """Measures: the app compiles the program after the model has loaded (app.py); the
-    figures say whether it loaded (docs/program.md: on current main it does not, the
-    app then runs without it) and the heap either way. The model stays bit-exact."""
+    """The app compiles the program first (firmware/pl.py), then the model: the program
+    loads beside both random models, on_prediction runs with each prediction's name and
+    certainty, the model stays bit-exact; the heap is printed (docs/program.md)."""
     from microbit_nn.host.device import Device
     from microbit_nn.host.emulator import Emulator
 
@@ -134,9 +134,9 @@ def test_a_15_line_program_beside_a_flash_build(kind, bitexact):
         free, errors, lines = int(dev.free_heap()), list(dev.errors), list(dev.noise)
     assert [list(p.logits) for p in got] == reference.run(qm, w).tolist()
     loaded = not any(e.startswith("program") for e in errors)
-    if loaded:  # on_prediction ran with the last prediction's name and certainty
-        name = qm.classes[got[-1].k] if got[-1].k >= 0 else "None"
-        assert [t.split()[2:] for t in lines if t.startswith("U p")][-1:] == [[name, str(got[-1].conf)]]
+    assert loaded, errors
+    name = qm.classes[got[-1].k] if got[-1].k >= 0 else "None"  # the last prediction's
+    assert [t.split()[2:] for t in lines if t.startswith("U p")][-1:] == [[name, str(got[-1].conf)]]
     print("FIGURES", json.dumps({"model": kind, "flash_build_with_program": [load, free],
                                  "program_loaded": loaded, "errors": errors}))
     bitexact.add(len(w))

@@ -215,3 +215,14 @@ def test_deploy_a_model_onto_the_real_app_in_the_emulator(rng, qmodel_factory):
         emu.wait_banner(timeout=30.0)
         meta = cmd_deploy.deploy(emu.serial, writer.device_files(qm2, "v1"), timeout=30.0)
         assert meta["classes"] == list(qm2.classes)
+        # f.bin's new content went to g.bin, in chunks the board chose: model.py's X says
+        # where (the device's walk), so the engine reads its flash items there: bit-exact
+        names = cmd_deploy.remote_files(emu.serial)
+        assert "g.bin" in names and "f.bin" not in names
+        from microbit_nn.export import reference
+        from microbit_nn.host.device import Device
+
+        cmd_deploy.restart(emu.serial, 30.0)
+        window = rng.integers(-2000, 2000, (qm2.window, 3))
+        got = Device(emu.serial, timeout=30.0).replay_window(window.tolist())
+        assert list(got.logits) == reference.run(qm2, window[None])[0].tolist()

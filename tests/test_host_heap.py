@@ -19,3 +19,21 @@ def test_estimate_matches_the_emulator(kind, hidden):
     # conservative GC keeps some garbage alive): the estimate is good to that.
     assert abs(b.estimate_free - b.measured_free_inference) <= 320
     assert b.measured_free_load - b.measured_free_inference >= 0
+
+
+@pytest.mark.emulator
+@needs_qemu
+@pytest.mark.parametrize("kind,hidden", [("mlp", 24), ("cnn", 16)])
+def test_estimate_with_a_program_is_on_the_safe_side(kind, hidden):
+    """The default models' sizes with the 15-line program and long free-form names: the
+    program loads (measure raises otherwise), and the estimate leaves less than the
+    emulator measures, by no more than the spread docs/program.md reports."""
+    from test_export_flashplace import PROGRAM
+
+    qm = random_qmodel(kind, seed=3, hidden=hidden, n_classes=3)
+    qm.classes = ["Not a spell", "Jumping up&down", "Being still"]
+    b = measure(qm, program=PROGRAM.decode())
+    print("%s hidden %d + program: estimated %d, measured %d after one inference"
+          % (kind, hidden, b.estimate_free, b.measured_free_inference))
+    assert b.estimate_free <= b.measured_free_inference <= b.estimate_free + 700
+    assert b.verdict != "does not fit"
