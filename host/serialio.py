@@ -235,6 +235,8 @@ class RawRepl:
                 time.sleep(self.delay)
         self.write(b"\x04")
         reply = self.read_until(b"\x04>", timeout)
+        while reply.startswith(RAW_PROMPT):  # enter() retried and the board answered both Ctrl-As
+            reply = reply[len(RAW_PROMPT):]
         if not reply.startswith(b"OK"):
             raise MbnnError("the raw REPL did not accept the code (it replied %r): "
                             "the snippet may be too big for the board's RAM" % reply[:80])
