@@ -202,15 +202,21 @@ def bench(qm: QModel, name: str, target: str = "v1", n_windows: int = 5, say=lam
     ref = reference.run(qm, wins).astype(int).tolist()
     files = device_files(qm, target) if kernels == "build" else variant_files(qm, kernels, target)
     notes: list[str] = []
-    # Nothing emulates a V2: its figures are those of its files on the emulated V1, and
-    # only when the V2 gets exactly the V1's files (the same engine, the same app)
-    v1_files = device_files(qm, "v1") if kernels == "build" else variant_files(qm, kernels, "v1")
-    same_files = files == v1_files
-    if target == "v2" and not same_files:
-        raise MbnnError("the V2 build of this model differs from the V1's and nothing emulates a V2: "
+    # Nothing emulates a V2: its figures are those of its very files, run on the emulated
+    # V1. The V2 gets the V1's files without f.bin (those items in p.bin): the same
+    # engine and app, and a V1 runs them as they are
+    asm = None if kernels == "build" else kernels == "engine"
+    v2_files = device_files(qm, "v2", asm=asm)
+    v2_runs_here = v2_files == device_files(qm, "v1", asm=asm, flash=False)
+    same_files = files == v2_files  # what is measured is exactly what the V2 runs
+    if target == "v2" and not v2_runs_here:
+        raise MbnnError("the V2 build of this model differs from every V1 build and nothing emulates a V2: "
                         "run 'mbnn bench' with --target v1")
     if target == "v2":
-        notes.append("the V2's files are the V1's, byte for byte: measured on the emulated V1")
+        notes.append("the V2's files are a V1 build's (without f.bin), byte for byte: measured on the emulated V1")
+    elif not same_files:
+        notes.append("the V2 gets these files without f.bin (its items in p.bin): 'mbnn bench --target v2' "
+                     "measures them on the emulated V1")
     say("booting the emulated V1: the app as built (free heap, one replayed window) ...")
     try:
         heap = app_heap(files, wins[0])
@@ -276,7 +282,7 @@ def _table(r: dict) -> None:
         f"qk {r['layer_instr_per_mac_python'] or '-'}\n"
         f"estimated latency {r['latency_ms_v1']} ms at 16 MHz (V1)" +
         (f", {r['latency_ms_v2_estimate']} ms at 64 MHz (V2: the same files, so the same instruction count)"
-         if r["same_files_v1_v2"] else ", no V2 estimate (the V2 build differs)") +
+         if r["same_files_v1_v2"] else ", no V2 estimate here (see the note)") +
         " from instruction counts (a real core takes more than one cycle for some instructions)\n"
         f"free heap after loading and one inference: " + (f"{free:,} bytes" if free is not None else "-") +
         (f"\ngoal: fewer than {goal:,} instructions per prediction: " + ("met" if r["meets_goal"] else "[red]missed")
