@@ -1,4 +1,4 @@
-"""Gesture events: the host's copy of firmware/ev.py's rule (docs/program.md).
+"""Gesture events: the host's copy of the rule firmware/app.py follows (docs/program.md).
 
 A gesture starts when it is the predicted class (k >= 0: at or above the
 model's threshold) and a different gesture, or none, was active; it stops
