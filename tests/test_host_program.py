@@ -8,25 +8,15 @@ import json
 import shutil
 
 import pytest
+from test_firmware_ev import PROGRAM as BASE
 
 from microbit_nn.host.cli import main
 
 CREATEAI = "tests/fixtures/createai/action-data.json"
 NAMES = {"Shake": "Not a spell", "Still": "Being still", "Circle": "Jumping up&down"}
-PROGRAM = """from microbit import display, Image
-import music
-count = 0
-
-def on_start(name, certainty):
-    global count
-    count += 1
-    print('started', name, certainty, count)
-    display.show(Image.SKULL if name == 'Not_a_spell' else Image.HAPPY)
-    music.play(music.BA_DING, wait=False)
-
-def on_stop(name):
-    display.clear()
-"""
+# test_firmware_ev's program (an image, a counter, a print), with a sound
+PROGRAM = "import music\n" + BASE.replace(
+    "    display.show(Image.HAPPY)\n", "    display.show(Image.HAPPY)\n    music.play(music.BA_DING, wait=False)\n", 1)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +66,7 @@ def test_free_form_names_and_a_program_on_the_emulated_v1(spells, capsys, bitexa
     r = json.loads(capsys.readouterr().out)
     assert r["device_bit_exact"] == 1.0 and r["events_match"] is True and r["program_errors"] == []
     starts = [e for e in r["events"] if e["event"] == "start"]
-    assert starts and [p for p in r["prints"] if p.startswith("started")] == [
-        "started %s %d %d" % (["Not_a_spell", "Being_still", "Jumping_up%26down"][e["k"]], e["conf"], i + 1)
+    assert starts and [p for p in r["prints"] if p.startswith("start ")] == [
+        "start %s %d %d" % (["Not_a_spell", "Being_still", "Jumping_up%26down"][e["k"]], e["conf"], i + 1)
         for i, e in enumerate(starts)]
     bitexact.add(r["n"])
