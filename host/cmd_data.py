@@ -41,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
               f"({info['window'] * ds.period_ms} ms)", soft_wrap=True)
     out.print(table)
     if args.csv:
-        files = export_csv(recs, Path(args.csv))
+        from microbit_nn.atomic import replacing_dir
+
+        check_new_dir(Path(args.csv))
+        # all or nothing: built beside OUT_DIR, renamed into place at the end
+        with replacing_dir(Path(args.csv), "--csv folder") as tmp:
+            files = export_csv(recs, tmp)
         out.print(f"wrote {len(files)} recordings to {args.csv}/LABEL/NAME.csv")
     return 0

@@ -37,3 +37,25 @@ def test_estimate_with_a_program_is_on_the_safe_side(kind, hidden):
           % (kind, hidden, b.estimate_free, b.measured_free_inference))
     assert b.estimate_free <= b.measured_free_inference <= b.estimate_free + 700
     assert b.verdict != "does not fit"
+
+
+@pytest.mark.emulator
+@needs_qemu
+@pytest.mark.parametrize("n_names", [5, 10, 20])
+def test_long_names_are_counted(n_names):
+    """Gesture names of 34 characters each (issue 13): the estimate stays on the safe side
+    of the measurement, and a model it refuses does not load (or leaves less than the
+    budget's minimum) on the emulated V1."""
+    from microbit_nn.errors import MbnnError
+    from microbit_nn.export.budget import estimate
+
+    qm = random_qmodel("mlp", seed=5, hidden=12, n_classes=n_names)
+    qm.classes = ["Gesture number %02d with a long name" % i for i in range(n_names)]
+    b = estimate(qm, "v1")
+    try:
+        measure(qm, b)
+    except MbnnError:
+        assert b.verdict == "does not fit", b  # it did not load: the budget refused it
+        return
+    print("%d names: estimated %d, measured %d" % (n_names, b.estimate_free, b.measured_free_inference))
+    assert b.estimate_free <= b.measured_free_inference
