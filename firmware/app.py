@@ -161,8 +161,6 @@ def go():
                     print('I free', gc.mem_free())
                 else:
                     print('I mbnn', M.V, M.K, W, M.T, M.P, gc.mem_free(), M.C, X)
-                    #P if P:
-                    #P     print('I program')
             elif c == b't':
                 # the selftest needs the heap this loop holds: main.py runs
                 # it instead after a reset

@@ -192,6 +192,7 @@ class Device:
             self.errors.append(ev[1])
         elif ev[0] == "G":
             self.events.append(ev[1])
+            self.program = True  # events come from a program build: a host that connected late knows now
         elif ev[0] == "U":
             self.program = True
         return ev
