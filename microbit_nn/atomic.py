@@ -62,10 +62,13 @@ def _mode_like(path: str, dest: Path, full: int) -> None:
 
 
 def _parent(dest: Path, what: str) -> Path:
+    """The folder `dest` goes in, made (with its parents) when missing, as `mkdir -p`."""
     parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():
-        raise MbnnError("cannot write %s %s: folder %s does not exist; create it or choose another path"
-                        % (what, dest, parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MbnnError("cannot write %s %s: cannot make folder %s (%s); choose another path"
+                        % (what, dest, parent, e.strerror or e)) from None
     return parent
 
 

@@ -74,15 +74,18 @@ def test_a_failed_block_leaves_the_old_folder(tmp_path, exc):
     assert snapshot(dest) == {"keep": b"\x00\x01"} and leftovers(tmp_path) == []
 
 
-def test_replacing_dir_refuses_a_file_or_a_missing_parent(tmp_path):
+def test_replacing_dir_refuses_a_file_and_makes_missing_parents(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(MbnnError, match="is a file: choose a folder name"):
         with atomic.replacing_dir(tmp_path / "f"):
             pass
-    with pytest.raises(MbnnError, match="does not exist; create it"):
-        with atomic.replacing_dir(tmp_path / "no" / "out"):
-            pass
     assert (tmp_path / "f").read_text() == "x"
+    with atomic.replacing_dir(tmp_path / "no" / "out") as tmp:  # as mkdir -p (./run demo writes out/demo)
+        (tmp / "a").write_text("1")
+    assert (tmp_path / "no" / "out" / "a").read_text() == "1" and leftovers(tmp_path / "no") == []
+    with pytest.raises(MbnnError, match="cannot make folder"):
+        with atomic.replacing_dir(tmp_path / "f" / "out"):  # its parent would be a file
+            pass
 
 
 def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
@@ -145,8 +148,8 @@ def test_write_file_failures_are_one_line_and_keep_the_old_file(tmp_path, monkey
     (tmp_path / "dir").mkdir()
     with pytest.raises(MbnnError, match="is a folder: give a file name"):
         atomic.write_file(tmp_path / "dir", b"x")
-    with pytest.raises(MbnnError, match="does not exist; create it"):
-        atomic.write_file(tmp_path / "no" / "a.hex", b"x")
+    atomic.write_file(tmp_path / "no" / "a.hex", b"x")  # missing folders are made
+    assert (tmp_path / "no" / "a.hex").read_bytes() == b"x"
     dest = tmp_path / "a.hex"
     dest.write_bytes(b"old")
 
