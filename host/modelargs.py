@@ -24,7 +24,7 @@ def icon_pair(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError("%r: give NAME=IMAGE, e.g. --icon 'Not a spell=SKULL'" % text)
     if not (image in IMAGES or (len(image) == 1 and image.isascii() and image.isprintable() and image not in " ,'\"\\")):
         raise argparse.ArgumentTypeError("%r is not a micro:bit image: give one of HAPPY, HEART, SKULL, ... "
-                                         "(docs/program.md lists them) or one character" % image)
+                                         "(the built-in images of microbit.Image) or one character" % image)
     return name, image
 
 
