@@ -147,10 +147,19 @@ def _train_and_write(tmp: Path, cfg: TrainConfig, ds, train_ds, val_ds, test_ds,
         "threshold_val_flagged": float(np.mean(np.asarray(conf) < qm.threshold)) if len(conf) else None,
         "params": qm.param_count(), "weight_bytes": qm.weight_bytes(),
         "macs": qm.macs(), "train_seconds": round(result.seconds, 2), "_history": result.history,
+        "budget": _budget(qm, target),
     }
     for key in ("accuracy_float", "accuracy_int8", "agreement"):
         report[key] = report["test"][key]
     return report
+
+
+def _budget(qm, target: str) -> dict:
+    """Will the trained model fit `target`? export/budget.py's estimate (what build checks)."""
+    from microbit_nn.export.budget import estimate
+
+    b = estimate(qm, target)
+    return {"estimate_free": b.estimate_free, "verdict": b.verdict, "min_free": b.min_free}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,4 +173,10 @@ def run(args: argparse.Namespace) -> int:
         f"({r['test']['n']} windows); {r['quantization'].upper()}, {r['weight_bytes']} weight bytes, "
         f"{r['macs']} MACs, for the {r['target'].upper()}; trained in {r['train_seconds']:.1f} s -> {out}/"
     )
+    b = r["budget"]
+    if b["verdict"] == "does not fit":  # say it now, not at build time
+        console.print(f"[yellow]note:[/] it does not fit the {r['target'].upper()} by the budget's estimate "
+                      f"({b['estimate_free']} bytes of heap free, at least {b['min_free']} needed): 'mbnn build' "
+                      "will refuse it; train a smaller one (--model mlp --hidden 16)"
+                      + (" or with --target v2 for a V2" if r["target"] == "v1" else ""))
     return 0

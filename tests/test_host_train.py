@@ -133,3 +133,21 @@ def test_ctrl_c_at_any_point_keeps_the_old_model(point, old_model, tmp_path):
         assert proc.returncode == 130 and "interrupted" in err
         assert _tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_the_report_says_whether_the_model_fits(old_model, tmp_path, capsys):
+    """report.json carries the budget's verdict for the target, and a model that does not
+    fit is said so at the end of training, not only when `mbnn build` refuses it."""
+    import json
+
+    from microbit_nn.export.budget import estimate
+    from microbit_nn.export.qmodel import load_model
+
+    r = json.loads((old_model / "report.json").read_text())
+    b = estimate(load_model(old_model), "v1")
+    assert r["budget"] == {"estimate_free": b.estimate_free, "verdict": b.verdict, "min_free": b.min_free}
+    out = tmp_path / "big"
+    assert main(["train", "synthetic:4", "--model", "mlp", "--hidden", "128", "--epochs", "1", "--out", str(out)]) == 0
+    said = " ".join(" ".join(capsys.readouterr()).split())
+    assert json.loads((out / "report.json").read_text())["budget"]["verdict"] == "does not fit"
+    assert "it does not fit the V1 by the budget's estimate" in said and "'mbnn build' will refuse it" in said
