@@ -45,6 +45,13 @@ def qemu_missing() -> str | None:
     return None
 
 
+def needs_qemu(test):
+    """An emulator test: marked `emulator`, skipped where host/emulator.py finds no QEMU
+    (with CI=true that skip fails the run: see refused_skip)."""
+    missing = qemu_missing()
+    return pytest.mark.emulator(pytest.mark.skipif(missing is not None, reason=missing or "")(test))
+
+
 def refused_skip(reason: str, env: Mapping[str, str] = os.environ) -> str | None:
     """The failure that replaces a skip CI does not allow (one for want of QEMU, or of LLVM,
     the assembler's oracle), else None."""

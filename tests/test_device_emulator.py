@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import qemu_missing
+
 from microbit_nn.export import budget
 from microbit_nn.export import reference
 from microbit_nn.export.qmodel import load_model
 from microbit_nn.export.writer import device_files
 from microbit_nn.host.cmd_replay import compare
-from microbit_nn.host.device import Device, parse_line
+from microbit_nn.host.device import Device
 
-pytestmark = pytest.mark.emulator
-if shutil.which("qemu-system-arm") is None:
-    pytest.skip("qemu-system-arm is not installed (./run setup installs it)", allow_module_level=True)
+pytestmark = [pytest.mark.emulator, pytest.mark.skipif(qemu_missing() is not None, reason=str(qemu_missing()))]
 
 FREE = {}  # kind -> (free after loading, after one inference): printed at the end
 

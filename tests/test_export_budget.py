@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 
 import pytest
 
@@ -16,7 +15,6 @@ from microbit_nn.export.hexbuild import fs_bytes
 from microbit_nn.export.writer import device_files
 from microbit_nn.host import cmd_budget
 
-needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
 
 
 def test_array_cost():

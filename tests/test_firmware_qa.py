@@ -16,22 +16,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import struct
 
 import numpy as np
 import pytest
 
 from microbit_nn.export import reference as ref
-from microbit_nn.export.thumb import assemble
 from microbit_nn.firmware import FIRMWARE_DIR
 
-# Device tests: marked `emulator`, skipped where QEMU is missing.
-_NO_QEMU = shutil.which(os.environ.get("MBNN_QEMU", "qemu-system-arm")) is None
-
-
-def needs_qemu(test):
-    return pytest.mark.emulator(pytest.mark.skipif(_NO_QEMU, reason="qemu-system-arm is not installed")(test))
+from conftest import needs_qemu  # noqa: E402,F401  (device tests; other test modules import it from here)
 
 # Header of one case in c.bin: 12 int16 (kind, L, ci, k, st, pd, co, nx, nw, lo, ny, 0).
 HEAD = struct.Struct("<12h")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import shutil
 import sys
 
 import numpy as np
@@ -27,8 +25,7 @@ from microbit_nn.host.cli import main
 
 from conftest import make_qmodel
 
-_NO_QEMU = shutil.which(os.environ.get("MBNN_QEMU", "qemu-system-arm")) is None
-needs_qemu = pytest.mark.skipif(_NO_QEMU, reason="qemu-system-arm is not installed")
+from conftest import needs_qemu  # noqa: E402
 KEYS = {"macs", "instr_per_inference", "instr_features", "instr_per_prediction", "instr_per_mac_fast",
         "instr_per_mac_python", "speedup", "latency_ms_v1", "latency_ms_v2_estimate", "same_files_v1_v2", "free_heap", "model"}
 

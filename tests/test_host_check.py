@@ -10,8 +10,6 @@ answering must give FAIL lines and exit code 1.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 
 import numpy as np
@@ -26,11 +24,9 @@ from microbit_nn.host.cmd_bench import bench_windows
 from microbit_nn.host.device import Prediction
 from microbit_nn.host.sim import STUB_MAIN, SimDevice
 
-_NO_QEMU = shutil.which(os.environ.get("MBNN_QEMU", "qemu-system-arm")) is None
 
 
-def needs_qemu(test):
-    return pytest.mark.emulator(pytest.mark.skipif(_NO_QEMU, reason="qemu-system-arm is not installed")(test))
+from conftest import needs_qemu  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ filesystem (a folder the test reads), and the banner of the restarted app.
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 
 import pytest
+
+from conftest import needs_qemu
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import cmd_deploy, discover
@@ -68,8 +68,7 @@ def test_deploy_removes_files_of_another_build():
     assert cmd_deploy.stale({"qk.py": b""}, {"qk.py": (1, 1), "qa.py": (1, 1), "x.py": (1, 1)}) == ["qa.py"]
 
 
-@pytest.mark.emulator
-@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm is not installed")
+@needs_qemu
 def test_an_interrupted_deploy_keeps_a_working_board(monkeypatch):
     """Ctrl-C after each file of a deploy, then a reset: the board runs the old model or the
     new one (never a mixture), and the next deploy completes (issue 13)."""
@@ -185,11 +184,9 @@ def test_local_files_from_a_trained_model(tmp_path):
         cmd_deploy.local_files(str(tmp_path), "v1", big)
 
 
-@pytest.mark.emulator
+@needs_qemu
 def test_deploy_onto_the_emulated_v1():
     """The device-side listing/checksum code and the soft reset on the real MicroPython 1.9."""
-    if not shutil.which("qemu-system-arm"):
-        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
     from microbit_nn.host.emulator import Emulator
 
     app = ("from microbit import *\nimport model\nprint('I mbnn 0.0 tiny 10 20 250 %d a,b' % model.N)\n"

@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from pathlib import Path
-import shutil
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from conftest import needs_qemu
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import discover
@@ -301,11 +301,9 @@ def test_replay_against_the_simulated_stub():
         ser.close()
 
 
-@pytest.mark.emulator
+@needs_qemu
 def test_client_against_the_real_app_in_the_emulator(rng, qmodel_factory):
     """info, replay (bit-exact with the numpy reference), free heap, raw samples, selftest on the V1."""
-    if not shutil.which("qemu-system-arm"):
-        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
     from microbit_nn.export import budget, reference, writer
     from microbit_nn.host.emulator import Emulator
 

@@ -5,10 +5,11 @@ V1 with events checked against the reference (issue 10's "done when")."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from test_firmware_ev import PROGRAM as BASE
+
+from conftest import needs_qemu
 
 from microbit_nn.host.cli import main
 
@@ -56,8 +57,7 @@ def test_build_prints_the_names_and_refuses_a_program_too_big(spells, capsys):
     assert "your program and its event code take about" in err and not (spells / "b.hex").exists()
 
 
-@pytest.mark.emulator
-@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm is not installed")
+@needs_qemu
 def test_free_form_names_and_a_program_on_the_emulated_v1(spells, capsys, bitexact):
     prog = spells / "p.py"
     prog.write_text(PROGRAM, encoding="utf-8")

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from rich.console import Console
+
+from conftest import needs_qemu
 
 from microbit_nn.errors import MbnnError
 from microbit_nn.host import cmd_stream, discover
@@ -177,10 +177,8 @@ while True:
 """
 
 
-@pytest.mark.emulator
+@needs_qemu
 def test_stream_from_the_emulator_with_a_tiny_app(tmp_path, capsys):
-    if not shutil.which("qemu-system-arm"):
-        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
     from microbit_nn.export.hexbuild import build_hex, write_hex
 
     hexfile = write_hex(build_hex({"main.py": TINY_APP.encode()}, "v1"), tmp_path / "tiny.hex")
@@ -192,10 +190,8 @@ def test_stream_from_the_emulator_with_a_tiny_app(tmp_path, capsys):
         assert r["k"] == k and r["label"] == "ab"[k] and r["logits"][k] == 7 and r["logits"][1 - k] == 0
 
 
-@pytest.mark.emulator
+@needs_qemu
 def test_stream_from_the_emulator(tmp_path, capsys, rng, qmodel_factory):
-    if not shutil.which("qemu-system-arm"):
-        pytest.skip("qemu-system-arm is not installed (./run setup installs it)")
     from microbit_nn.export import writer
     from microbit_nn.export.hexbuild import build_hex, write_hex
 
@@ -271,8 +267,7 @@ def test_json_carries_the_programs_events_and_lines(capsys):
     assert next(r for r in rows if r["type"] == "print")["text"] == "hello " + device_name(qm.classes[first["k"]])
 
 
-@pytest.mark.skipif(not shutil.which("qemu-system-arm"), reason="qemu-system-arm is not installed")
-@pytest.mark.emulator
+@needs_qemu
 def test_a_stray_ctrl_c_restarts_the_app_and_says_so():
     """A 0x03 byte on the line stops main.py (MicroPython's Ctrl-C); the host soft-resets
     the board, says so, and the predictions and replays go on (docs/protocol.md)."""
