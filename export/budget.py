@@ -40,10 +40,11 @@ INFERENCE_COST = 64  # measured: free heap drops by this much after the first pr
 QK_COST = {"rq": 96, "dense": 160, "conv": 576, "mpool": 176, "apool": 176, "gap": 144,
            "gmp": 112, "amax": 96, "rawq": 128, "featq": 144, "conf": 128}
 QK_MODULE = 64
-# The V1 engine (export/engine.py): lo.py's ex and rv, the pieces' list. Calibrated
-# on the default mlp and cnn; measured on 8 more sizes (mlp/cnn, hidden 12-32), the
-# estimate is 8-104 bytes below the emulator's figure, and models estimated below
-# MIN_FREE failed to load.
+# The engine (export/engine.py): le.py's ex and rv, the pieces' list. Calibrated on
+# the default mlp and cnn; measured at the end of 2026-11-30 on 7 more sizes
+# (random mlp hidden 12-32, cnn hidden 12-20, 3-5 classes, f.bin builds) the
+# estimate is 72-168 bytes below the emulator's figure, and models estimated
+# below MIN_FREE failed to load.
 ENGINE_COST = 146
 FEAT_COST = 980  # qf (or ft) for an mlp, in place: calibrated
 STEP_COST = 48  # per kernel call: its (function, arguments) pair

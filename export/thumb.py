@@ -1,10 +1,11 @@
 """A small Thumb-1 (ARMv6-M) assembler for the firmware's machine code.
 
-The kernels in firmware/qa.py and firmware/qf.py are data() words with their
-assembly source in "#:" comments (tests re-assemble the comments and check the
-words); export/engine.s is assembled here when a model is exported. Only the
-instructions the firmware uses are known; encodings follow the ARMv6-M manual
-and were checked against llvm-mc -triple=thumbv6m (tests/test_export_thumb.py).
+All the firmware's machine code is export/asm/*.s, assembled here: by
+export/engine.py when a model is exported, by export/regen.py for the data()
+words the firmware files embed (`read` returns a file's words, labels, .equ
+symbols and .global/.body entries). Only the instructions the firmware uses
+are known; encodings follow the ARMv6-M manual and were checked against
+llvm-mc -triple=thumbv6m (tests/test_export_thumb.py).
 
 Syntax: unified, one or more ';'-separated instructions a line, labels `X:`,
 `@` comments. Registers r0-r15, sp, lr, pc.

@@ -64,7 +64,7 @@ def go(A):
 
 def run(A):
     # what the bench's main.py calls once it has imported the app (and
-    # dropped its main loop) and qa: the app's own loaders in order (li
+    # dropped its main loop): the app's own loaders in order (li
     # imports the modules, ld makes the tables and buffers), each dropped
     # after it has run as the app does, then go()
     for k in ('li', 'ld'):

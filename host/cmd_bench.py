@@ -45,14 +45,14 @@ INPUT_STEPS = ("feats", "featq", "rawq")
 MAC_STEPS = ("dense", "conv")
 HZ_V1, HZ_V2 = 16e6, 64e6
 # The bench's main.py, as small as the app's (its bytecode stays in the heap while
-# the model loads): the app without its main loop, qa when present (its
-# compile needs the largest free block), then bn, whose run() calls app.ld().
+# the model loads): the app without its main loop, then bn, whose run() loads the
+# model with the app's own loaders.
 def _read(name: str) -> str:
     return (Path(FIRMWARE_DIR) / name).read_text(encoding="ascii")
 
 
 _BOOT = minify(_read("main.py"))
-BENCH_MAIN = _BOOT[:_BOOT.index("if app.go()")].replace("%", "%%") + "app.go = 0\n%simport bn\nbn.run(app)\n"
+BENCH_MAIN = _BOOT[:_BOOT.index("if app.go()")] + "app.go = 0\nimport bn\nbn.run(app)\n"
 # One more MAC in `dense` (raw REPL): one output, lengths MAC_N, both
 # arrays made first so that both lengths see the same heap (a call's cost
 # depends a little on where its frame is allocated); direct calls with local
@@ -141,7 +141,7 @@ def time_steps(files: dict[str, bytes], qm: QModel, wins: np.ndarray) -> dict:
 
     names = plan_kernels(qm)
     files = dict(files, **{"bn.py": minify(_read("bn.py")).encode("ascii"), "bw.bin": wins.astype("<i2").tobytes(),
-                           "main.py": (BENCH_MAIN % ("import qa\n" if "qa.py" in files else "")).encode("ascii")})
+                           "main.py": BENCH_MAIN.encode("ascii")})
     text = run_files(files, re.compile(rb"B end\r?\n|\w*Error[^\n]*\n"), timeout=300, icount=True)
     if "B end" not in text:
         raise MbnnError("the model and the bench do not fit on the V1 together (%s)" % text.strip().splitlines()[-1])
@@ -284,7 +284,7 @@ def _table(r: dict) -> None:
         (f", {r['latency_ms_v2_estimate']} ms at 64 MHz (V2: the same files, so the same instruction count)"
          if r["same_files_v1_v2"] else ", no V2 estimate here (see the note)") +
         " from instruction counts (a real core takes more than one cycle for some instructions)\n"
-        f"free heap after loading and one inference: " + (f"{free:,} bytes" if free is not None else "-") +
+        "free heap after loading and one inference: " + (f"{free:,} bytes" if free is not None else "-") +
         (f"\ngoal: fewer than {goal:,} instructions per prediction: " + ("met" if r["meets_goal"] else "[red]missed")
          if goal else "") +
         "\ndevice logits equal the numpy reference: " + ("yes" if r["matches_reference"] else "[red]NO"))
