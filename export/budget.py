@@ -69,7 +69,7 @@ class Budget:
     fs_bytes: int
     fs_size: int
     kernels: str = "engine"  # what runs the model: "engine" (machine code) or "python"
-    program: int = 0  # of `code`: the user's program and firmware/ev.py
+    program: int = 0  # of `code`: the user's program and its event code (app.py's #P lines, pl.py)
     measured_free_load: int | None = None
     measured_free_inference: int | None = None
 

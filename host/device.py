@@ -30,7 +30,7 @@ class NoModel(MbnnError):
     """The app reported that its model did not load (`E no model ...`): asking again cannot help."""
 
 
-# `E` lines about the user's program (firmware/ev.py): reported, never an answer to a command
+# `E` lines about the user's program (firmware/app.py's #P lines, pl.py): reported, never an answer to a command
 PROGRAM_ERRORS = ("on_start", "on_stop", "on_prediction", "program")
 NOT_RUNNING = "is it running microbit-nn? flash it with 'mbnn build' + 'mbnn flash'"
 

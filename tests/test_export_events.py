@@ -1,4 +1,4 @@
-"""export/events.py: the start/stop rule the device's firmware/ev.py follows."""
+"""export/events.py: the start/stop rule the device follows (firmware/app.py's #P lines)."""
 
 import numpy as np
 

@@ -169,7 +169,7 @@ def test_v19_compiler_rejects_what_it_lacks(tmp_path):
 # ---- the files of real builds ------------------------------------------------------------------
 # Every variant device_files makes: each target, default-size mlp and cnn, the
 # default build (the engine where it runs), the all-Python one (--no-asm), and
-# the default one with the starter user program (program.py and ev.py).
+# the default one with the starter user program (program.py and pl.py).
 BUILDS = [(t, k, a) for t in TARGETS for k in ("mlp", "cnn") for a in (None, False, "program")]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_firmware_ev import PROGRAM as BASE
+from test_firmware_program import PROGRAM as BASE
 
 from conftest import needs_qemu
 
@@ -15,7 +15,7 @@ from microbit_nn.host.cli import main
 
 CREATEAI = "tests/fixtures/createai/action-data.json"
 NAMES = {"Shake": "Not a spell", "Still": "Being still", "Circle": "Jumping up&down"}
-# test_firmware_ev's program (an image, a counter, a print), with a sound
+# test_firmware_program's program (an image, a counter, a print), with a sound
 PROGRAM = "import music\n" + BASE.replace(
     "    display.show(Image.HAPPY)\n", "    display.show(Image.HAPPY)\n    music.play(music.BA_DING, wait=False)\n", 1)
 

@@ -101,7 +101,7 @@ def test_no_program_no_events(bitexact):
 
     qm, windows = model_and_windows()
     files = device_files(qm, "v1", asm=False)
-    assert "ev.py" not in files and "program.py" not in files
+    assert "pl.py" not in files and "program.py" not in files
     with SimDevice(files) as sim:
         ser = discover.open_port(sim.port)
         dev = Device(ser, timeout=15.0)
