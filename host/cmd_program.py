@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
 
     qm = load_model(args.model)
     out = Path(args.output)
+    if out.is_dir():
+        raise MbnnError("-o %s is a folder: give the file to write, e.g. -o %s" % (out, out / "my_program.py"))
     if out.exists() and not args.force:
         raise MbnnError("%s exists: choose another -o, or add --force to replace it" % out)
     write_file(out, starter(qm.classes).encode("utf-8"), "the program")

@@ -41,6 +41,8 @@ def test_starter_uses_the_models_names(spells, capsys):
     compile(text, "my_program.py", "exec")
     assert main(["program", str(spells / "m"), "-o", str(out)]) == 1  # no silent overwrite
     assert "exists" in capsys.readouterr().err
+    assert main(["program", str(spells / "m"), "-o", str(spells), "--force"]) == 1
+    assert "is a folder: give the file to write" in capsys.readouterr().err
 
 
 def test_build_prints_the_names_and_refuses_a_program_too_big(spells, capsys):
