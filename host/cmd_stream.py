@@ -205,7 +205,8 @@ def _source(args: argparse.Namespace) -> Iterator[tuple[Device, str, Callable[[]
         from microbit_nn.host.emulator import Emulator
 
         check_emulator_hex(args.emulator)
-        with Emulator(args.emulator) as emu:
+        # real time: live samples at the board's pace
+        with Emulator(args.emulator, icount=False) as emu:
             dev = Device(emu.serial, timeout=args.timeout)
             dev.wait_banner(timeout=30.0)
             yield dev, f"the emulator ({args.emulator})", None
