@@ -154,8 +154,10 @@ def _pack(items: list[tuple[str, object, bytes]], limit: int = 0) -> tuple[list[
     return out, place
 
 
-def _record(call: plan.Call, table) -> tuple[list, list]:
-    """(w, the parameter words) of `call`'s record; `table(values, code)` places a table."""
+def _record(call: plan.Call, table, filters=None) -> tuple[list, list]:
+    """(w, the parameter words) of `call`'s record; `table(values, code)` places a table,
+    `filters(weights, row)` a dense or conv layer's weights, `row` bytes per filter: (w,
+    filters per group; 0: one table)."""
     k = call.kernel
     if isinstance(call, plan.Features):
         return call.window, []  # the routine takes n in r1
@@ -175,8 +177,9 @@ def _record(call: plan.Call, table) -> tuple[list, list]:
             shape.update(MULT=call.mult, SHIFT=call.shift)
         return 0, params(k, **shape)
     if isinstance(call, (plan.DenseCall, plan.ConvCall)):
-        w = table(call.weights, "b")
-        tables = dict(LO=call.lo, BIAS=table(call.bias, "i"), MULT=table(call.mult, "i"), SHIFT=table(call.shift, "i"))
+        row = call.n_in if isinstance(call, plan.DenseCall) else call.size * call.channels_in  # a filter's bytes
+        w, per_group = filters(call.weights, row) if filters else (table(call.weights, "b"), 0)
+        tables = dict(LO=call.lo, ROWS_PER_GROUP=per_group, BIAS=table(call.bias, "i"), MULT=table(call.mult, "i"), SHIFT=table(call.shift, "i"))
         if isinstance(call, plan.DenseCall):  # a conv of one step: length = size = stride = 1
             return w, params(k, LENGTH=1, CHANNELS_IN=call.n_in, SIZE=1, STRIDE=1, PAD=0,
                              CHANNELS_OUT=call.n_out, LENGTH_OUT=1, **tables)
@@ -220,13 +223,25 @@ def build(qm: QModel, flash: bool = False) -> Blob:
     pool = [max([n for i, n in enumerate(out_bytes[:-1]) if i % 2 == p] or [0]) for p in (0, 1)]
     pool = [n + -n % 4 for n in pool]  # both buffers word-aligned (features writes int32)
 
+    def filters(weights: np.ndarray, row: int):
+        # with f.bin, weights too big for one flash chunk go there in groups of whole
+        # filters, each group a table of its own: the record lists their addresses
+        per_group = flashplace.ITEM_MAX // max(1, row)
+        if not flash or len(weights) <= flashplace.ITEM_MAX or per_group == 0:
+            return table(weights, "b"), 0
+        step = per_group * row
+        return ("g", [table(weights[j:j + step], "b") for j in range(0, len(weights), step)]), per_group
+
     recs: list[list] = []  # per call: its words, each an int or (tag, value) to relocate
     for i, c in enumerate(cs):
         group.clear()
         x = ("p", PIECE_R << 16) if i == 0 else ("b", (i - 1) % 2)
         y = ("p", PIECE_Y << 16) if i == len(cs) - 1 else ("b", i % 2)
-        w, words = _record(c, table)
-        recs.append([("c", ROUTINE[c.kernel][1]), x, w, y] + words)
+        w, words = _record(c, table, filters)
+        tail = []
+        if isinstance(w, tuple) and w[0] == "g":  # w: the list of groups after the words
+            w, tail = ("r", (i, 4 + len(words))), list(w[1])
+        recs.append([("c", ROUTINE[c.kernel][1]), x, w, y] + words + tail)
     # the class (argmax) and the confidence of the logits: ex() returns them
     group.clear()
     logits, n_out = ("p", PIECE_Y << 16), cs[-1].n_out
@@ -247,7 +262,8 @@ def build(qm: QModel, flash: bool = False) -> Blob:
     place.update({k: (first_chunk + j) << 16 | at for k, (j, at) in layout.place.items()})
     where = {"c": lambda v: place["c", v] + 1,  # +1: Thumb state
              "p": lambda v: v, "t": lambda v: place["t", v[0]] + v[1],
-             "b": lambda v: PIECE_FIRST << 16 | (0, pool[0])[v]}
+             "b": lambda v: PIECE_FIRST << 16 | (0, pool[0])[v],
+             "r": lambda v: place["r", v[0]] + 4 * v[1]}  # a word of record v[0]
     relocs = []
     for i, r in enumerate(recs):
         at = place["r", i]

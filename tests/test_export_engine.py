@@ -50,9 +50,9 @@ def test_every_kernel_has_a_complete_routine():
 def test_parameters_are_filled_by_name():
     words = engine.params("conv", LENGTH=10, CHANNELS_IN=3, SHIFT=("t", 0))
     src = thumb.read(engine.ASM_DIR / "dense_conv.s")
-    assert len(words) == src.symbols["DC_WORDS"] == 23
+    assert len(words) == src.symbols["DC_WORDS"] == 27
     assert words[src.symbols["DC_LENGTH"] // 4] == 10 and words[src.symbols["DC_CHANNELS_IN"] // 4] == 3
-    assert words[src.symbols["DC_SHIFT"] // 4] == ("t", 0) and words.count(0) == 20
+    assert words[src.symbols["DC_SHIFT"] // 4] == ("t", 0) and words.count(0) == 24
     assert engine.params("amax", N=5) == [5] and engine.params("feats") == []
     with pytest.raises(MbnnError, match="no parameter"):
         engine.params("gmp", WIDTH=3)

@@ -4,7 +4,8 @@
 @ method and the measured cost (4.75 instructions per MAC).
 @
 @ Entered with r0 = x (int8, time-major [length, channels_in]), r1 = w (int8
-@ [channels_out, size, channels_in]), r2 = y (int8 [length_out, channels_out]),
+@ [channels_out, size, channels_in], or the addresses of its groups of
+@ DC_ROWS_PER_GROUP filters), r2 = y (int8 [length_out, channels_out]),
 @ r3 = P, the parameter block below (int32 words; export/engine.py fills it by
 @ these names). The routine keeps its state in the block's last 12 words.
 @
@@ -28,21 +29,28 @@
 .equ DC_BIAS, 32
 .equ DC_MULT, 36
 .equ DC_SHIFT, 40
+@ 0: w is the weights; else w is a list of addresses, each of a group of this
+@ many filters (the V1 keeps them in flash chunks: export/engine.py)
+.equ DC_ROWS_PER_GROUP, 44
 @ the state: x, w, y, p0 (first tap of the step), steps left, output o, -n4,
-@ x of the step's run - n4, w of the output's run, size * channels_in, n, n % 4
-.equ DC_X, 44
-.equ DC_W, 48
-.equ DC_Y, 52
-.equ DC_P0, 56
-.equ DC_STEPS_LEFT, 60
-.equ DC_O, 64
-.equ DC_MINUS_N4, 68
-.equ DC_XS, 72
-.equ DC_WR, 76
-.equ DC_ROW, 80
-.equ DC_N, 84
-.equ DC_N_MOD4, 88
-.equ DC_WORDS, 23
+@ x of the step's run - n4, w of the output's run, size * channels_in, n, n % 4,
+@ j0 * ci, the next group's list entry, filters left in the group
+.equ DC_X, 48
+.equ DC_W, 52
+.equ DC_Y, 56
+.equ DC_P0, 60
+.equ DC_STEPS_LEFT, 64
+.equ DC_O, 68
+.equ DC_MINUS_N4, 72
+.equ DC_XS, 76
+.equ DC_WR, 80
+.equ DC_ROW, 84
+.equ DC_N, 88
+.equ DC_N_MOD4, 92
+.equ DC_TAP0, 96
+.equ DC_NEXT_GROUP, 100
+.equ DC_ROWS_LEFT, 104
+.equ DC_WORDS, 27
 
 @ set_tables(P, b, m, s): the body of firmware/qa.py's _a, which stores the
 @ table addresses into P for the Python-callable dense/conv
@@ -65,18 +73,25 @@ taps_end: ldr r2, [r7, #DC_LENGTH]; subs r2, r2, r0; ldr r3, [r7, #DC_SIZE]; cmp
 mov r2, r3; taps_count: subs r2, r2, r1; bgt taps_known; movs r2, #0; taps_known: ldr r3, [r7, #DC_CHANNELS_IN]
 muls r2, r3, r2; str r2, [r7, #DC_N]
 
-@ n % 4, -n4, xs - n4 with xs = x + (p0 + j0) * ci, wr = w + j0 * ci; p0 += st; o = 0
+@ n % 4, -n4, xs - n4 with xs = x + (p0 + j0) * ci, wr = w + j0 * ci (w: the
+@ first group's address when in groups); p0 += st; o = 0
 rsbs r4, r2, #0; movs r5, #3; ands r5, r4; str r5, [r7, #DC_N_MOD4]; subs r4, r4, r5
 str r4, [r7, #DC_MINUS_N4]; muls r1, r3, r1; muls r0, r3, r0; adds r0, r0, r1
 ldr r5, [r7, #DC_X]; adds r0, r0, r5; adds r0, r0, r4; str r0, [r7, #DC_XS]
-ldr r5, [r7, #DC_W]; adds r1, r1, r5; str r1, [r7, #DC_WR]; ldr r0, [r7, #DC_P0]
+ldr r5, [r7, #DC_W]; ldr r4, [r7, #DC_ROWS_PER_GROUP]; str r4, [r7, #DC_ROWS_LEFT]; cmp r4, #0
+beq first_row; str r1, [r7, #DC_TAP0]; adds r4, r5, #4; str r4, [r7, #DC_NEXT_GROUP]; ldr r5, [r5, #0]
+first_row: adds r1, r1, r5; str r1, [r7, #DC_WR]; ldr r0, [r7, #DC_P0]
 ldr r5, [r7, #DC_STRIDE]; adds r0, r0, r5; str r0, [r7, #DC_P0]; movs r0, #0
 str r0, [r7, #DC_O]
 
-@ each output o: acc = b[o]; next wr += k*ci; set up r2-r7 and enter the body at n % 4
+@ each output o: acc = b[o]; next wr += k*ci, or, after a group's last filter,
+@ the next group's address + j0 * ci; set up r2-r7 and enter the body at n % 4
 output: ldr r0, [r7, #DC_O]; lsls r1, r0, #2; ldr r2, [r7, #DC_BIAS]; ldr r2, [r2, r1]
 mov r12, r2; ldr r5, [r7, #DC_WR]; ldr r2, [r7, #DC_ROW]; adds r2, r5, r2
-str r2, [r7, #DC_WR]; ldr r3, [r7, #DC_MINUS_N4]; cmp r3, #0; beq requant; ldr r6, [r7, #DC_N]
+ldr r4, [r7, #DC_ROWS_LEFT]; cmp r4, #0; beq next_row; subs r4, r4, #1; str r4, [r7, #DC_ROWS_LEFT]
+bne next_row; ldr r4, [r7, #DC_ROWS_PER_GROUP]; str r4, [r7, #DC_ROWS_LEFT]; ldr r4, [r7, #DC_NEXT_GROUP]
+ldr r2, [r4, #0]; adds r4, r4, #4; str r4, [r7, #DC_NEXT_GROUP]; ldr r4, [r7, #DC_TAP0]; adds r2, r2, r4
+next_row: str r2, [r7, #DC_WR]; ldr r3, [r7, #DC_MINUS_N4]; cmp r3, #0; beq requant; ldr r6, [r7, #DC_N]
 adds r4, r5, r6; ldr r2, [r7, #DC_XS]; subs r2, r2, r5; ldr r1, [r7, #DC_N_MOD4]
 adds r5, r4, #1; adds r6, r4, #2; adds r7, r4, #3; cmp r1, #2; beq mac2; bhi mac3
 cmp r1, #1; beq mac1
