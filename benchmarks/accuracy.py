@@ -1,7 +1,7 @@
 """Accuracy of the model families, the automatic choice (V1 and V2) and a
 CreateAI-like float baseline (train/baseline.py) on the same splits; prints JSON.
 
-    .venv/bin/python benchmarks/accuracy.py [--seeds 0 2 3] [--quick]
+    .venv/bin/python benchmarks/accuracy.py [--seeds 0 2 3] [--no-v2]
 
 Datasets: synthetic (held-out recordings, and new people: synthetic seed 1,
 people the models never saw), CreateAI action-data -> its legacy test set,
@@ -111,7 +111,11 @@ def main() -> int:
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         rows.append(createai_cv(seed))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(json.dumps({"benchmark": "accuracy", "rows": rows}, indent=1))
+    cv = [r for r in rows if "baseline_float" in r and "folds" in r["baseline_float"]]
+    summary = {"createai_cv_mean_over_seeds": {k: round(float(np.mean([r[k]["mean"] for r in cv])), 4)
+                                               for k in ("mlp_int8", "cnn_int8", "baseline_float")},
+               "seeds": args.seeds}
+    print(json.dumps({"benchmark": "accuracy", "rows": rows, "summary": summary}, indent=1))
     return 0
 
 

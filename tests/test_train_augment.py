@@ -85,3 +85,26 @@ def test_noise_level(windows) -> None:
     out = A.augment(windows, np.random.default_rng(5), **dict(IDENTITY, noise_mg=20)).astype(float)
     resid = (out - windows)[np.abs(out).max(axis=2) < 2048]
     assert 17 < resid.std() < 23 and abs(resid.mean()) < 2
+
+
+def test_motion_rotation_turns_the_motion_around_the_window_mean(windows) -> None:
+    w = np.clip(windows, -1000, 1000)  # no clipping after turning
+    out = A.augment(w, np.random.default_rng(6), **dict(IDENTITY, motion_deg=180)).astype(float)
+    x = w.astype(float)
+    mean_in, mean_out = x.mean(axis=1, keepdims=True), out.mean(axis=1, keepdims=True)
+    # gravity (the window mean) stays; each sample's motion keeps its length (up to rounding)
+    assert np.abs(mean_out - mean_in).max() <= 0.5
+    motion_in, motion_out = x - mean_in, out - mean_in
+    assert np.abs(np.linalg.norm(motion_in, axis=2) - np.linalg.norm(motion_out, axis=2)).max() <= 1.0
+    # one rotation per window: the oracle is the least-squares rotation, and it fits every sample
+    for i in range(len(w)):
+        u, _, vt = np.linalg.svd(motion_in[i].T @ motion_out[i])
+        r = (u @ vt).T
+        assert np.abs(motion_in[i] @ r.T - motion_out[i]).max() <= 1.0
+    assert not np.array_equal(out, x)
+
+
+def test_motion_rotation_leaves_gravity_only_windows_alone() -> None:
+    still = np.tile(np.array([0, 0, -1000], np.int16), (4, 50, 1))
+    out = A.augment(still, np.random.default_rng(0), **dict(IDENTITY, motion_deg=180))
+    np.testing.assert_array_equal(out, still)

@@ -66,3 +66,21 @@ def test_real_recordings_meet_the_accuracy_bar(tmp_path):
     print(f"CreateAI held-out: float {r['accuracy_float']:.3f} int8 {r['accuracy_int8']:.3f}")
     assert r["test"]["n"] >= 14
     assert r["accuracy_int8"] >= 0.90
+
+
+def test_augmentation_uses_the_configured_rotations(monkeypatch):
+    from microbit_nn.train import augment
+    from microbit_nn.train.config import TrainConfig
+    from microbit_nn.train.datasets import load_dataset
+    from microbit_nn.train.trainer import train
+
+    seen, real = [], augment.augment
+
+    def spy(windows, rng, **kw):
+        seen.append(kw)
+        return real(windows, rng, **kw)
+
+    monkeypatch.setattr(augment, "augment", spy)
+    ds = load_dataset("synthetic:2", seed=0)
+    train(TrainConfig(epochs=1, qat_epochs=0, rotate_deg=45, motion_deg=123), ds, ds)
+    assert seen and all(kw == {"rotate_deg": 45, "motion_deg": 123} for kw in seen)

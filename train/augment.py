@@ -1,7 +1,8 @@
 """Training-time augmentation of int16 milli-g windows (numpy, seeded).
 
 Per window, in this order: a random 3-D rotation of the device (gravity and
-motion turn together), amplitude scaling of the motion around the window's
+motion turn together), a random rotation of the motion alone (the window
+minus its mean: the direction a person moves in, gravity unchanged), amplitude scaling of the motion around the window's
 mean (gravity keeps its 1 g), speed change and time shift by resampling
 (positions outside the window repeat the edge samples), Gaussian sensor
 noise, then rounding and clipping to +/-2048.
@@ -43,7 +44,7 @@ def time_warp(x: np.ndarray, speed: np.ndarray, shift: np.ndarray) -> np.ndarray
 
 def augment(windows: np.ndarray, rng: np.random.Generator, rotate_deg: float = 25,
             scale: tuple[float, float] = (0.8, 1.2), speed: tuple[float, float] = (0.85, 1.15),
-            shift: int = 5, noise_mg: float = 20) -> np.ndarray:
+            shift: int = 5, noise_mg: float = 20, motion_deg: float = 0) -> np.ndarray:
     """A randomly perturbed copy of `windows` (int16 [N, L, 3] milli-g), same
     shape, int16 within +/-2048. Deterministic for the state of `rng`."""
     x = np.asarray(windows, np.float64)
@@ -52,6 +53,8 @@ def augment(windows: np.ndarray, rng: np.random.Generator, rotate_deg: float = 2
         return np.asarray(windows, np.int16).copy()
     x = x @ random_rotations(n, rng, rotate_deg).transpose(0, 2, 1)  # rows: R @ sample
     mean = x.mean(axis=1, keepdims=True)
+    if motion_deg > 0:
+        x = mean + (x - mean) @ random_rotations(n, rng, motion_deg).transpose(0, 2, 1)
     x = mean + (x - mean) * rng.uniform(*scale, n)[:, None, None]
     x = time_warp(x, rng.uniform(*speed, n), rng.integers(-shift, shift + 1, n).astype(np.float64))
     x += rng.normal(0.0, noise_mg, x.shape)

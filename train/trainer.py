@@ -45,7 +45,7 @@ def _epoch_batches(cfg: TrainConfig, ds: Dataset, norm, rng: np.random.Generator
     windows, labels = [ds.windows], [ds.labels]
     if cfg.augment:
         for _ in range(cfg.aug_copies):
-            windows.append(aug.augment(ds.windows, rng, rotate_deg=cfg.rotate_deg))
+            windows.append(aug.augment(ds.windows, rng, rotate_deg=cfg.rotate_deg, motion_deg=cfg.motion_deg))
             labels.append(ds.labels)
     x = to_tensor(cfg.kind, np.concatenate(windows), norm)
     y = torch.tensor(np.concatenate(labels), dtype=torch.long)
