@@ -40,12 +40,15 @@ INFERENCE_COST = 64  # measured: free heap drops by this much after the first pr
 QK_COST = {"rq": 96, "dense": 160, "conv": 576, "mpool": 176, "apool": 176, "gap": 144,
            "gmp": 112, "amax": 96, "rawq": 128, "featq": 144, "conf": 128}
 QK_MODULE = 64
-# The engine (export/engine.py): le.py's ex and rv, the pieces' list. Calibrated on
-# the default mlp and cnn; measured at the end of 2026-11-30 on 7 more sizes
-# (random mlp hidden 12-32, cnn hidden 12-20, 3-5 classes, f.bin builds) the
-# estimate is 72-168 bytes below the emulator's figure, and models estimated
-# below MIN_FREE failed to load.
-ENGINE_COST = 146
+# The engine (export/engine.py): le.py's ex and rv, the pieces' list, and one chunk of
+# the qstr pool. MicroPython interns a string literal of at most 10 characters that its
+# firmware does not hold already: model.py's first such string (a short class-name list
+# C, or an icon such as DIAMOND, DIAMOND_SMALL, DUCK or UMBRELLA, measured one by one)
+# costs 128 bytes of heap, the next ones nothing more. Measured on the emulated V1 with
+# benchmarks/budget_margin.py (13 random sizes, mlp hidden 12-96, cnn up to 16x40,
+# icon DIAMOND) the estimate is 120-200 bytes below the free heap after an inference;
+# trained mlp-64, cnn 8x24 and 8x32 (synthetic, 5 classes): 136-152 below.
+ENGINE_COST = 146 + 128
 FEAT_COST = 980  # qf (or ft) for an mlp, in place: calibrated
 STEP_COST = 48  # per kernel call: its (function, arguments) pair
 # The all-Python build of a conv model on the V1: qk's conv compiles into blocks the

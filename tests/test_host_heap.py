@@ -15,9 +15,10 @@ def test_estimate_matches_the_emulator(kind, hidden):
     b = measure(qm)
     print("%s hidden %d: estimated %d, measured %d after loading, %d after one inference"
           % (kind, hidden, b.estimate_free, b.measured_free_load, b.measured_free_inference))
-    # The same files vary from boot to boot and layout to layout by up to ~300 bytes (the
-    # conservative GC keeps some garbage alive): the estimate is good to that.
-    assert abs(b.estimate_free - b.measured_free_inference) <= 320
+    # On the safe side, and not by much: a boot counting instructions is repeatable, and
+    # the estimate holds back a qstr chunk (128 bytes) that a model may not need
+    # (export/budget.py's ENGINE_COST; benchmarks/budget_margin.py: 120-200 below).
+    assert 0 < b.measured_free_inference - b.estimate_free <= 400
     assert b.measured_free_load - b.measured_free_inference >= 0
 
 
