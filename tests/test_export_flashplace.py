@@ -85,6 +85,31 @@ def test_a_hex_holds_each_item_at_its_flash_address(kind, monkeypatch):
     assert sum(len(p) for p in blob.pieces) < sum(len(p) for p in engine.build(qm).pieces)
 
 
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_big_weights_go_to_flash_in_groups_of_whole_filters(kind, monkeypatch):
+    """A dense/conv layer's weights of more than one item (120 bytes) are f.bin items of
+    whole filters, as many as one item holds (the mlp's 480-byte first layer: 4 groups
+    of 5 filters of 24 bytes), and p.bin no longer holds them."""
+    from microbit_nn.export.qmodel import Conv1d, Dense
+
+    qm = MODELS[kind]()
+    seen = []
+    real = flashplace.place
+    monkeypatch.setattr(flashplace, "place", lambda items: seen.append(items) or real(items))
+    blob = engine.build(qm, flash=True)
+    flash_items = {raw for _, _, raw in seen[-1]}
+    big = [l for l in qm.layers if isinstance(l, (Dense, Conv1d)) and l.w.nbytes > flashplace.ITEM_MAX]
+    assert big, "the model must have a layer too big for one item"
+    for layer in big:
+        w = np.asarray(layer.w, np.int8).tobytes()
+        row = len(w) // layer.w.shape[0]
+        step = flashplace.ITEM_MAX // row * row
+        groups = [w[j:j + step] for j in range(0, len(w), step)]
+        assert len(groups) > 1 and all(len(g) <= flashplace.ITEM_MAX and len(g) % row == 0 for g in groups)
+        assert all(g in flash_items for g in groups)
+        assert not any(w in p for p in blob.pieces)
+
+
 def _boot(files, qm, windows):
     """Boots the app; returns (free at the banner, free after the windows, predictions, other lines)."""
     from microbit_nn.host.device import Device
