@@ -24,8 +24,8 @@ from microbit_nn.export.writer import kernel_plan
 
 # Bytes free after loading and one inference: the design target, and the
 # least export and build accept. Measured: an mlp with --hidden 32 (1,856
-# free) runs, a cnn with --hidden 20 (estimated 1,820) fails to load, and the
-# same files vary by up to ~100 bytes from boot to boot.
+# free) runs, a cnn with --hidden 20 (estimated 1,820) fails to load. (Booted in
+# real time, the same files varied by up to ~100 bytes; a real board's margin.)
 TARGET_FREE = 2048
 MIN_FREE = 1920
 # With a user's program (compiled first, before the model: app.py, firmware/pl.py) the

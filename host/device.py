@@ -21,6 +21,8 @@ from microbit_nn.host.serialio import LineReader, send_line, soft_reset
 
 MAX_LINE = 80  # protocol limit, both directions
 _EXC = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b")
+
+
 class Restarted(MbnnError):
     """The app had stopped (a Ctrl-C, 0x03, on the serial line) and was restarted with a
     soft reset: its modes are off and a command in flight is lost; say so and go on."""

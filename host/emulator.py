@@ -75,9 +75,8 @@ class Emulator:
     of device time per instruction, so `utime.ticks_us()` deltas are
     kilo-instructions and a boot is repeatable, free heap included. In real
     time (`icount=False`, for live pace) a QEMU starved of CPU catches up its
-    timer ticks in bursts, and the heap left after loading a model varied
-    (2,224 or 1,856 bytes, or a failed load, over 45 boots of one build with
-    three QEMUs on 2 cores; 45 of 45 identical with icount: docs/emulator.md).
+    timer ticks in bursts, and the heap left after loading a model varies
+    (measured: docs/emulator.md, item 8).
     """
 
     def __init__(self, hex_file: str | os.PathLike, icount: bool = True,

@@ -45,11 +45,19 @@ def qemu_missing() -> str | None:
     return None
 
 
-def needs_qemu(test):
-    """An emulator test: marked `emulator`, skipped where host/emulator.py finds no QEMU
-    (with CI=true that skip fails the run: see refused_skip)."""
+def emulator_marks() -> list:
+    """The marks of an emulator test: `emulator`, and a skip where host/emulator.py finds
+    no QEMU (with CI=true that skip fails the run: see refused_skip). For a module:
+    `pytestmark = emulator_marks()`."""
     missing = qemu_missing()
-    return pytest.mark.emulator(pytest.mark.skipif(missing is not None, reason=missing or "")(test))
+    return [pytest.mark.emulator, pytest.mark.skipif(missing is not None, reason=missing or "")]
+
+
+def needs_qemu(test):
+    """An emulator test (emulator_marks), as a decorator."""
+    for mark in emulator_marks():
+        test = mark(test)
+    return test
 
 
 def refused_skip(reason: str, env: Mapping[str, str] = os.environ) -> str | None:

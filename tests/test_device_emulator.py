@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import qemu_missing
+from conftest import emulator_marks
 
 from microbit_nn.export import budget
 from microbit_nn.export import reference
@@ -27,7 +27,7 @@ from microbit_nn.export.writer import device_files
 from microbit_nn.host.cmd_replay import compare
 from microbit_nn.host.device import Device
 
-pytestmark = [pytest.mark.emulator, pytest.mark.skipif(qemu_missing() is not None, reason=str(qemu_missing()))]
+pytestmark = emulator_marks()
 
 FREE = {}  # kind -> (free after loading, after one inference): printed at the end
 
