@@ -38,9 +38,11 @@ def boot(files, icount: bool) -> str:
 
 
 def main() -> int:
+    from microbit_nn.host.argtypes import int_in
+
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--boots", type=int, default=15, help="boots per mode and worker")
-    ap.add_argument("--parallel", type=int, default=3, help="boots at once")
+    ap.add_argument("--boots", type=int_in(1), default=15, help="boots per mode and worker")
+    ap.add_argument("--parallel", type=int_in(1, 8), default=3, help="boots at once")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from test_export_flashplace import MODELS, PROGRAM

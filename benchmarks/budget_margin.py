@@ -63,9 +63,11 @@ def row(shape, program: str | None) -> dict:
 
 
 def main() -> int:
+    from microbit_nn.host.argtypes import int_in
+
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--program", action="store_true", help="build the 15-line program of docs/program.md in")
-    ap.add_argument("--parallel", type=int, default=2, help="boots at once")
+    ap.add_argument("--parallel", type=int_in(1, 8), default=2, help="boots at once")
     args = ap.parse_args()
     program = None
     if args.program:
